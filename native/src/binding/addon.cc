@@ -1,0 +1,113 @@
+// Addon entry: runtime facts, thread settings, and a first numeric function (matmul).
+#include <torch/version.h>
+#include "binding/addon.h"
+#include "binding/convert.h"
+#ifdef ELECTRA_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace electra {
+Napi::Object Init(Napi::Env env, Napi::Object exports);
+namespace {
+
+Napi::Value Runtime(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("libtorchVersion", TORCH_VERSION);
+  o.Set("buildFlags", ELECTRA_BUILD_FLAGS);
+#ifdef ELECTRA_WITH_CUDA
+  o.Set("cudaBuild", true);
+#else
+  o.Set("cudaBuild", false);
+#endif
+  bool cuda = torch::cuda::is_available();
+  o.Set("cudaAvailable", cuda);
+  auto count = cuda ? static_cast<int>(torch::cuda::device_count()) : 0;
+  o.Set("deviceCount", count);
+  auto names = Napi::Array::New(env);
+#ifdef ELECTRA_WITH_CUDA
+  for (int i = 0; i < count; i++) names.Set(static_cast<uint32_t>(i), at::cuda::getDeviceProperties(i)->name);
+#endif
+  o.Set("deviceNames", names);
+  o.Set("threads", at::get_num_threads());
+  o.Set("interopThreads", at::get_num_interop_threads());
+  o.Set("mkldnn", at::hasMKLDNN());
+  o.Set("parallelInfo", at::get_parallel_info());
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throwJs(env, "ERR_INPUT", "threads must be a positive integer");
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1) throwJs(env, "ERR_INPUT", "threads must be a positive integer");
+  guarded(env, [&] { at::set_num_threads(n); });
+  return env.Undefined();
+}
+
+class MatmulWorker : public Worker {
+ public:
+  MatmulWorker(Napi::Env env, JsTensor a, JsTensor b, torch::Device dev)
+      : Worker(env, "electra:matmul"), a_(std::move(a)), b_(std::move(b)), dev_(dev) {}
+
+ protected:
+  void run() override {
+    c10::InferenceMode im;
+    auto a = a_.copy().to(dev_), b = b_.copy().to(dev_);
+    out_ = torch::matmul(a, b).cpu();
+  }
+  Napi::Value result(Napi::Env env) override { return tensorToJs(env, out_); }
+
+ private:
+  JsTensor a_, b_;
+  torch::Device dev_;
+  torch::Tensor out_;
+};
+
+// matmul(a, b, device?) -> Promise<{dtype, shape, data}>; a: (m, k), b: (k, n), float32.
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = readJsTensor(env, info[0], "a");
+  auto b = readJsTensor(env, info[1], "b");
+  if (a.dtype != torch::kFloat || b.dtype != torch::kFloat) throwJs(env, "ERR_INPUT", "matmul takes float32 tensors");
+  if (a.shape.size() != 2 || b.shape.size() != 2) throwJs(env, "ERR_INPUT", "matmul takes 2-D tensors");
+  if (a.shape[1] != b.shape[0])
+    throwJs(env, "ERR_INPUT", "matmul: a is (" + std::to_string(a.shape[0]) + ", " + std::to_string(a.shape[1]) +
+                                  ") but b is (" + std::to_string(b.shape[0]) + ", " + std::to_string(b.shape[1]) + ")");
+  std::string dev = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "cpu";
+  auto d = guarded(env, [&] { return std::optional<torch::Device>(parseDevice(dev)); });
+  auto* w = new MatmulWorker(env, std::move(a), std::move(b), *d);
+  auto p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// Throws a coded native error on purpose: tests check that codes cross the boundary.
+Napi::Value RaiseForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  guarded(env, [&] {
+    if (kind == "torch") (void)torch::ones({2, 3}).matmul(torch::ones({2, 3}));  // c10::Error
+    if (kind == "electra") fail("ERR_INPUT", "raised for test");
+  });
+  return env.Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
+  initModel(env, exports);
+  initTrainer(env, exports);
+  return exports;
+}
+
+}  // namespace electra
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return electra::Init(env, exports); }
+NODE_API_MODULE(electra, InitAddon)

@@ -1,0 +1,74 @@
+// The N-API boundary: typed arrays <-> tensors (always copied: Electron's memory cage rejects
+// external buffers), error mapping to coded errors, and the Promise-returning worker base.
+#pragma once
+#include <napi.h>
+#include <torch/torch.h>
+#include <functional>
+#include "common.h"
+
+namespace electra {
+
+// Throws a JS Error carrying `code` (src/errors.ts turns it into an ElectraError).
+[[noreturn]] void throwJs(Napi::Env env, const std::string& code, const std::string& message);
+Napi::Error makeJsError(Napi::Env env, const std::string& code, const std::string& message);
+
+// Runs `fn` and maps C++ / libtorch exceptions to a (code, message) pair; returns true on success.
+bool runMapped(const std::function<void()>& fn, std::string& code, std::string& message);
+
+// Synchronous methods: run `fn`, throwing a coded JS error on failure.
+template <typename F>
+auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
+  std::string code, message;
+  using R = decltype(fn());
+  if constexpr (std::is_void_v<R>) {
+    if (!runMapped([&] { fn(); }, code, message)) throwJs(env, code, message);
+  } else {
+    R result{};
+    if (!runMapped([&] { result = fn(); }, code, message)) throwJs(env, code, message);
+    return result;
+  }
+}
+
+// A view of a JS {dtype, shape, data} object, read on the main thread and kept alive by a
+// reference so that the worker can copy from it.
+struct JsTensor {
+  torch::ScalarType dtype = torch::kFloat;
+  std::vector<int64_t> shape;
+  void* data = nullptr;
+  size_t bytes = 0;
+  Napi::Reference<Napi::Value> keep;
+  // Copies into a new tensor (on the worker thread is fine while `keep` holds the array).
+  torch::Tensor copy() const;
+};
+// `what` names the argument in error messages. Accepts float32/float16/bfloat16/int32/int64/uint8.
+JsTensor readJsTensor(Napi::Env env, Napi::Value v, const std::string& what);
+// A JS typed array of int32 with a known shape, as in batches.
+JsTensor readInt32(Napi::Env env, Napi::Value v, const std::vector<int64_t>& shape, const std::string& what);
+
+// Copies a tensor to a new JS {dtype, shape, data} object (float32, int32, int64 -> as is;
+// float16/bfloat16 -> float32).
+Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& t);
+
+torch::Device parseDevice(const std::string& s);
+
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual void run() = 0;                              // worker thread
+  virtual Napi::Value result(Napi::Env env) = 0;       // main thread, after run()
+  virtual void finished() {}                           // main thread, success or failure
+  void Execute() final {
+    std::string message;
+    if (!runMapped([this] { run(); }, code_, message)) SetError(message);
+  }
+  void OnOK() final;
+  void OnError(const Napi::Error& e) final;
+
+  Napi::Promise::Deferred deferred_;
+  std::string code_ = "ERR_NATIVE";
+};
+
+}  // namespace electra

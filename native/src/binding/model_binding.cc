@@ -1,0 +1,317 @@
+// Model: one ELECTRA network with one HF head. Every heavy call runs in a Worker and returns a
+// Promise; one operation in flight per model (ERR_BUSY); dispose() frees it (ERR_DISPOSED after).
+#include "binding/addon.h"
+#include "binding/config_js.h"
+#include "binding/model_state.h"
+
+namespace electra {
+
+static int64_t getInt(Napi::Env env, Napi::Object o, const char* k, int64_t dflt) {
+  Napi::Value v = o.Get(k);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throwJs(env, "ERR_CONFIG", std::string("config.") + k + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int64_t>(d)))
+    throwJs(env, "ERR_CONFIG", std::string("config.") + k + " must be an integer");
+  return static_cast<int64_t>(d);
+}
+static double getNum(Napi::Env env, Napi::Object o, const char* k, double dflt) {
+  Napi::Value v = o.Get(k);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throwJs(env, "ERR_CONFIG", std::string("config.") + k + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+Config readConfig(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) throwJs(env, "ERR_CONFIG", "config must be an object");
+  auto o = v.As<Napi::Object>();
+  Config c;
+  c.vocab_size = getInt(env, o, "vocab_size", c.vocab_size);
+  c.embedding_size = getInt(env, o, "embedding_size", c.embedding_size);
+  c.hidden_size = getInt(env, o, "hidden_size", c.hidden_size);
+  c.num_hidden_layers = getInt(env, o, "num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = getInt(env, o, "num_attention_heads", c.num_attention_heads);
+  c.intermediate_size = getInt(env, o, "intermediate_size", c.intermediate_size);
+  c.max_position_embeddings = getInt(env, o, "max_position_embeddings", c.max_position_embeddings);
+  c.type_vocab_size = getInt(env, o, "type_vocab_size", c.type_vocab_size);
+  c.pad_token_id = getInt(env, o, "pad_token_id", c.pad_token_id);
+  c.num_labels = getInt(env, o, "num_labels", c.num_labels);
+  c.hidden_dropout_prob = getNum(env, o, "hidden_dropout_prob", c.hidden_dropout_prob);
+  c.attention_probs_dropout_prob = getNum(env, o, "attention_probs_dropout_prob", c.attention_probs_dropout_prob);
+  c.classifier_dropout = getNum(env, o, "classifier_dropout", c.classifier_dropout);
+  c.layer_norm_eps = getNum(env, o, "layer_norm_eps", c.layer_norm_eps);
+  c.initializer_range = getNum(env, o, "initializer_range", c.initializer_range);
+  Napi::Value act = o.Get("hidden_act");
+  if (act.IsString()) c.hidden_act = act.As<Napi::String>().Utf8Value();
+  guarded(env, [&] {
+    c.validate();
+    (void)activation(c.hidden_act, torch::zeros({1}));
+  });
+  return c;
+}
+
+bool ModelState::acquire(Napi::Env env) {
+  if (!net) throwJs(env, "ERR_DISPOSED", "the model has been disposed");
+  if (busy) throwJs(env, "ERR_BUSY", "another operation is in flight on this model; await it first");
+  busy = true;
+  return true;
+}
+
+namespace {
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod<&ModelWrap::forward>("forward"),
+                        InstanceMethod<&ModelWrap::parameters>("parameters"),
+                        InstanceMethod<&ModelWrap::loadState>("loadState"),
+                        InstanceMethod<&ModelWrap::getState>("getState"),
+                        InstanceMethod<&ModelWrap::dispose>("dispose"),
+                        InstanceAccessor<&ModelWrap::busyGetter>("busy"),
+                        InstanceAccessor<&ModelWrap::deviceGetter>("device"),
+                        InstanceAccessor<&ModelWrap::headGetter>("head")});
+  }
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+    if (!info[0].IsExternal()) throwJs(info.Env(), "ERR_INPUT", "use createModel()");
+    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+  }
+
+ private:
+  std::shared_ptr<ModelState> state_;
+
+  Napi::Value busyGetter(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), state_->busy); }
+  Napi::Value deviceGetter(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), state_->device.str()); }
+  Napi::Value headGetter(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), headName(state_->head)); }
+
+  // A worker that holds the JS object and the busy flag for its lifetime.
+  class ModelWorker : public Worker {
+   public:
+    ModelWorker(Napi::Env env, const char* name, ModelWrap* self)
+        : Worker(env, name), state_(self->state_), self_(Napi::Persistent(self->Value())) {}
+
+   protected:
+    void finished() override {
+      state_->busy = false;
+      self_.Reset();
+    }
+    std::shared_ptr<ModelState> state_;
+    Napi::ObjectReference self_;
+  };
+
+  class ForwardWorker : public ModelWorker {
+   public:
+    ForwardWorker(Napi::Env env, ModelWrap* self, JsTensor ids, JsTensor types, JsTensor mask, bool hidden)
+        : ModelWorker(env, "electra:forward", self), ids_(std::move(ids)), types_(std::move(types)), mask_(std::move(mask)), hidden_(hidden) {}
+
+   protected:
+    void run() override {
+      c10::InferenceMode im;
+      auto& s = *state_;
+      auto ids = ids_.copy().to(torch::kLong), types = types_.copy().to(torch::kLong), mask = mask_.copy();
+      checkInputs(ids, types, mask, s.cfg);
+      s.net->eval();
+      out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_);
+      auto cpu = [](torch::Tensor& t) {
+        if (t.defined()) t = t.to(torch::kCPU, torch::kFloat).contiguous();
+      };
+      cpu(out_.hidden), cpu(out_.discriminator), cpu(out_.generator), cpu(out_.classification), cpu(out_.tokens),
+          cpu(out_.start), cpu(out_.end);
+    }
+    Napi::Value result(Napi::Env env) override {
+      auto o = Napi::Object::New(env);
+      auto put = [&](const char* k, const torch::Tensor& t) {
+        if (t.defined()) o.Set(k, tensorToJs(env, t));
+      };
+      put("hidden", out_.hidden);
+      put("discriminator", out_.discriminator);
+      put("generator", out_.generator);
+      put("classification", out_.classification);
+      put("tokens", out_.tokens);
+      put("start", out_.start);
+      put("end", out_.end);
+      return o;
+    }
+
+   private:
+    JsTensor ids_, types_, mask_;
+    bool hidden_;
+    Outputs out_;
+  };
+
+  // forward({inputIds, tokenTypeIds, attentionMask, shape}, {hidden}) -> Promise<outputs>
+  Napi::Value forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throwJs(env, "ERR_INPUT", "forward takes a batch object");
+    auto b = info[0].As<Napi::Object>();
+    Napi::Value shp = b.Get("shape");
+    if (!shp.IsArray() || shp.As<Napi::Array>().Length() != 2) throwJs(env, "ERR_INPUT", "batch.shape must be [B, T]");
+    auto sa = shp.As<Napi::Array>();
+    std::vector<int64_t> shape;
+    for (uint32_t i = 0; i < 2; i++) {
+      Napi::Value d = sa.Get(i);
+      double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 1) || x != static_cast<double>(static_cast<int64_t>(x))) throwJs(env, "ERR_INPUT", "batch.shape must be two positive integers");
+      shape.push_back(static_cast<int64_t>(x));
+    }
+    auto ids = readInt32(env, b.Get("inputIds"), shape, "batch.inputIds");
+    auto types = readInt32(env, b.Get("tokenTypeIds"), shape, "batch.tokenTypeIds");
+    auto mask = readInt32(env, b.Get("attentionMask"), shape, "batch.attentionMask");
+    bool hidden = info[1].IsObject() && info[1].As<Napi::Object>().Get("hidden").ToBoolean();
+    state_->acquire(env);
+    auto* w = new ForwardWorker(env, this, std::move(ids), std::move(types), std::move(mask), hidden);
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  // parameters() -> [{name, shape}] in the model's order (HF names).
+  Napi::Value parameters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_->net) throwJs(env, "ERR_DISPOSED", "the model has been disposed");
+    auto params = namedParameters(*state_->net);
+    auto arr = Napi::Array::New(env, params.size());
+    for (size_t i = 0; i < params.size(); i++) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", params[i].first);
+      auto shape = Napi::Array::New(env);
+      for (int64_t d = 0; d < params[i].second.dim(); d++) shape.Set(static_cast<uint32_t>(d), static_cast<double>(params[i].second.size(d)));
+      o.Set("shape", shape);
+      arr.Set(static_cast<uint32_t>(i), o);
+    }
+    return arr;
+  }
+
+  class LoadWorker : public ModelWorker {
+   public:
+    LoadWorker(Napi::Env env, ModelWrap* self, std::vector<std::pair<std::string, JsTensor>> v)
+        : ModelWorker(env, "electra:load", self), values_(std::move(v)) {}
+
+   protected:
+    void run() override {
+      std::vector<std::pair<std::string, torch::Tensor>> vals;
+      vals.reserve(values_.size());
+      for (auto& [name, t] : values_) {
+        check(t.dtype == torch::kFloat || t.dtype == torch::kHalf || t.dtype == torch::kBFloat16, "ERR_CHECKPOINT", "weight '",
+              name, "' has a non-float dtype");
+        vals.emplace_back(name, t.copy().to(torch::kFloat));
+      }
+      loadParameters(*state_->net, vals);
+    }
+    Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+
+   private:
+    std::vector<std::pair<std::string, JsTensor>> values_;
+  };
+
+  // loadState([{name, dtype, shape, data}]) -> Promise<void>
+  Napi::Value loadState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) throwJs(env, "ERR_INPUT", "loadState takes an array of {name, dtype, shape, data}");
+    auto arr = info[0].As<Napi::Array>();
+    std::vector<std::pair<std::string, JsTensor>> values;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      if (!e.IsObject() || !e.As<Napi::Object>().Get("name").IsString()) throwJs(env, "ERR_INPUT", "loadState entries need a name");
+      auto name = e.As<Napi::Object>().Get("name").As<Napi::String>().Utf8Value();
+      values.emplace_back(name, readJsTensor(env, e, name));
+    }
+    state_->acquire(env);
+    auto* w = new LoadWorker(env, this, std::move(values));
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  class GetStateWorker : public ModelWorker {
+   public:
+    GetStateWorker(Napi::Env env, ModelWrap* self) : ModelWorker(env, "electra:state", self) {}
+
+   protected:
+    void run() override {
+      for (auto& [name, t] : namedParameters(*state_->net)) values_.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat).contiguous().clone());
+    }
+    Napi::Value result(Napi::Env env) override {
+      auto arr = Napi::Array::New(env, values_.size());
+      for (size_t i = 0; i < values_.size(); i++) {
+        auto o = tensorToJs(env, values_[i].second);
+        o.Set("name", values_[i].first);
+        arr.Set(static_cast<uint32_t>(i), o);
+      }
+      return arr;
+    }
+
+   private:
+    std::vector<std::pair<std::string, torch::Tensor>> values_;
+  };
+
+  Napi::Value getState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    state_->acquire(env);
+    auto* w = new GetStateWorker(env, this);
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  // dispose(): frees the network now; repeatable.
+  Napi::Value dispose(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (state_->busy) throwJs(env, "ERR_BUSY", "cannot dispose while an operation is in flight; await it first");
+    state_->release();
+    return env.Undefined();
+  }
+};
+
+class CreateWorker : public Worker {
+ public:
+  CreateWorker(Napi::Env env, Config c, Head h, std::string device, int64_t seed)
+      : Worker(env, "electra:create"), cfg_(std::move(c)), head_(h), device_(std::move(device)), seed_(seed) {}
+
+ protected:
+  void run() override {
+    auto dev = parseDevice(device_);
+    if (seed_ >= 0) torch::manual_seed(static_cast<uint64_t>(seed_));
+    state_ = std::make_shared<ModelState>(cfg_, head_, dev);
+    initWeights(*state_->net, cfg_);
+    state_->net->to(dev);
+  }
+  Napi::Value result(Napi::Env env) override {
+    auto ext = Napi::External<std::shared_ptr<ModelState>>::New(env, &state_);
+    return addonData(env)->modelCtor.New({ext});
+  }
+
+ private:
+  Config cfg_;
+  Head head_;
+  std::string device_;
+  int64_t seed_;
+  std::shared_ptr<ModelState> state_;
+};
+
+// createModel({config, head, device, seed}) -> Promise<NativeModel>
+Napi::Value CreateModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throwJs(env, "ERR_INPUT", "createModel takes an options object");
+  auto o = info[0].As<Napi::Object>();
+  auto cfg = readConfig(env, o.Get("config"));
+  std::string head = o.Get("head").IsString() ? o.Get("head").As<Napi::String>().Utf8Value() : "none";
+  auto h = guarded(env, [&] { return parseHead(head); });
+  std::string device = o.Get("device").IsString() ? o.Get("device").As<Napi::String>().Utf8Value() : "cpu";
+  int64_t seed = o.Get("seed").IsNumber() ? o.Get("seed").As<Napi::Number>().Int64Value() : -1;
+  auto* w = new CreateWorker(env, cfg, h, device, seed);
+  auto p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void initModel(Napi::Env env, Napi::Object exports) {
+  auto ctor = ModelWrap::define(env);
+  addonData(env)->modelCtor = Napi::Persistent(ctor);
+  exports.Set("NativeModel", ctor);
+  exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
+}
+
+}  // namespace electra

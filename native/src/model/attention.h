@@ -1,0 +1,59 @@
+// Self-attention (ElectraSelfAttention + ElectraSelfOutput) through scaled_dot_product_attention.
+#pragma once
+#include "model/config.h"
+
+namespace electra {
+
+struct SelfAttentionImpl : torch::nn::Module {
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
+  int64_t heads, head_dim;
+  double dropout_p;
+
+  explicit SelfAttentionImpl(const Config& c)
+      : heads(c.num_attention_heads), head_dim(c.hidden_size / c.num_attention_heads), dropout_p(c.attention_probs_dropout_prob) {
+    query = register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    key = register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
+    value = register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  }
+
+  // x: (B, T, H); bias: additive mask (B, 1, 1, T) or undefined -> (B, T, H)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias) {
+    auto B = x.size(0), T = x.size(1);
+    auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, head_dim}).transpose(1, 2); };  // (B, h, T, d)
+    auto q = split(query(x)), k = split(key(x)), v = split(value(x));
+    auto o = at::scaled_dot_product_attention(q, k, v, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
+                                              is_training() ? dropout_p : 0.0, false);
+    return o.transpose(1, 2).reshape({B, T, heads * head_dim});
+  }
+};
+TORCH_MODULE(SelfAttention);
+
+// Projection, dropout, residual, LayerNorm: ElectraSelfOutput and ElectraOutput share this shape.
+struct ResidualOutputImpl : torch::nn::Module {
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  double dropout_p;
+
+  ResidualOutputImpl(int64_t in, const Config& c) : dropout_p(c.hidden_dropout_prob) {
+    dense = register_module("dense", torch::nn::Linear(in, c.hidden_size));
+    LayerNorm = register_module(
+        "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+  }
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& residual) {
+    return LayerNorm(torch::dropout(dense(h), dropout_p, is_training()) + residual);
+  }
+};
+TORCH_MODULE(ResidualOutput);
+
+struct AttentionImpl : torch::nn::Module {
+  SelfAttention self{nullptr};
+  ResidualOutput output{nullptr};
+  explicit AttentionImpl(const Config& c) {
+    self = register_module("self", SelfAttention(c));
+    output = register_module("output", ResidualOutput(c.hidden_size, c));
+  }
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias) { return output(self(x, bias), x); }
+};
+TORCH_MODULE(Attention);
+
+}  // namespace electra

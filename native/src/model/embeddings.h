@@ -1,0 +1,36 @@
+// ElectraEmbeddings: word + position + token-type embeddings, LayerNorm, dropout.
+// Shared by the generator and the discriminator in pre-training (ELECTRA.md, Sharing).
+#pragma once
+#include "model/config.h"
+
+namespace electra {
+
+struct EmbeddingsImpl : torch::nn::Module {
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};
+  double dropout_p;
+
+  explicit EmbeddingsImpl(const Config& c) : dropout_p(c.hidden_dropout_prob) {
+    word_embeddings = register_module(
+        "word_embeddings",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.embedding_size).padding_idx(c.pad_token_id)));
+    position_embeddings = register_module(
+        "position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.embedding_size));
+    token_type_embeddings = register_module("token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, c.embedding_size));
+    LayerNorm = register_module(
+        "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embedding_size}).eps(c.layer_norm_eps)));
+  }
+
+  // ids, token_types: (B, T) int64 -> (B, T, E)
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& token_types) {
+    auto T = ids.size(1);
+    auto pos = torch::arange(T, ids.options()).unsqueeze(0);  // (1, T)
+    auto x = word_embeddings(ids) + token_type_embeddings(token_types);
+    x = x + position_embeddings(pos);
+    x = LayerNorm(x);
+    return torch::dropout(x, dropout_p, is_training());
+  }
+};
+TORCH_MODULE(Embeddings);
+
+}  // namespace electra
