@@ -168,6 +168,31 @@ torch::Device parseDevice(const std::string& s) {
   return *d;
 }
 
+JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsObject()) throwJs(env, "ERR_INPUT", what + " must be a batch object");
+  auto b = v.As<Napi::Object>();
+  Napi::Value shp = b.Get("shape");
+  if (!shp.IsArray() || shp.As<Napi::Array>().Length() != 2) throwJs(env, "ERR_INPUT", what + ".shape must be [B, T]");
+  auto sa = shp.As<Napi::Array>();
+  std::vector<int64_t> shape;
+  for (uint32_t i = 0; i < 2; i++) {
+    Napi::Value d = sa.Get(i);
+    double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 1) || x > 1e9 || x != static_cast<double>(static_cast<int64_t>(x)))
+      throwJs(env, "ERR_INPUT", what + ".shape must be two positive integers");
+    shape.push_back(static_cast<int64_t>(x));
+  }
+  JsBatch jb;
+  jb.ids = readInt32(env, b.Get("inputIds"), shape, what + ".inputIds");
+  jb.types = readInt32(env, b.Get("tokenTypeIds"), shape, what + ".tokenTypeIds");
+  jb.mask = readInt32(env, b.Get("attentionMask"), shape, what + ".attentionMask");
+  return jb;
+}
+
+std::array<torch::Tensor, 3> JsBatch::tensors() const {
+  return {ids.copy().to(torch::kLong), types.copy().to(torch::kLong), mask.copy()};
+}
+
 void Worker::OnOK() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);

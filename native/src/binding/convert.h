@@ -51,6 +51,14 @@ Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& t);
 
 torch::Device parseDevice(const std::string& s);
 
+// A {inputIds, tokenTypeIds, attentionMask, shape: [B, T]} batch of Int32Arrays.
+struct JsBatch {
+  JsTensor ids, types, mask;
+  // (B, T) int64 ids and types, int32 mask, copied.
+  std::array<torch::Tensor, 3> tensors() const;
+};
+JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what);
+
 class Worker : public Napi::AsyncWorker {
  public:
   Worker(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
@@ -70,5 +78,30 @@ class Worker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string code_ = "ERR_NATIVE";
 };
+
+// A worker on a stateful native object: keeps the JS object alive and clears the object's busy
+// flag when it ends, whatever the outcome (one operation in flight per object).
+template <typename State>
+class StateWorker : public Worker {
+ public:
+  StateWorker(Napi::Env env, const char* name, std::shared_ptr<State> st, Napi::Object self)
+      : Worker(env, name), state_(std::move(st)), self_(Napi::Persistent(self)) {}
+
+ protected:
+  void finished() override {
+    state_->busy = false;
+    self_.Reset();
+  }
+  std::shared_ptr<State> state_;
+  Napi::ObjectReference self_;
+};
+
+// Queues a worker and returns its promise.
+template <typename W>
+Napi::Value queue(W* w) {
+  auto p = w->promise();
+  w->Queue();
+  return p;
+}
 
 }  // namespace electra

@@ -84,31 +84,21 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value deviceGetter(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), state_->device.str()); }
   Napi::Value headGetter(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), headName(state_->head)); }
 
-  // A worker that holds the JS object and the busy flag for its lifetime.
-  class ModelWorker : public Worker {
+  class ModelWorker : public StateWorker<ModelState> {
    public:
-    ModelWorker(Napi::Env env, const char* name, ModelWrap* self)
-        : Worker(env, name), state_(self->state_), self_(Napi::Persistent(self->Value())) {}
-
-   protected:
-    void finished() override {
-      state_->busy = false;
-      self_.Reset();
-    }
-    std::shared_ptr<ModelState> state_;
-    Napi::ObjectReference self_;
+    ModelWorker(Napi::Env env, const char* name, ModelWrap* self) : StateWorker(env, name, self->state_, self->Value()) {}
   };
 
   class ForwardWorker : public ModelWorker {
    public:
-    ForwardWorker(Napi::Env env, ModelWrap* self, JsTensor ids, JsTensor types, JsTensor mask, bool hidden)
-        : ModelWorker(env, "electra:forward", self), ids_(std::move(ids)), types_(std::move(types)), mask_(std::move(mask)), hidden_(hidden) {}
+    ForwardWorker(Napi::Env env, ModelWrap* self, JsBatch b, bool hidden)
+        : ModelWorker(env, "electra:forward", self), batch_(std::move(b)), hidden_(hidden) {}
 
    protected:
     void run() override {
       c10::InferenceMode im;
       auto& s = *state_;
-      auto ids = ids_.copy().to(torch::kLong), types = types_.copy().to(torch::kLong), mask = mask_.copy();
+      auto [ids, types, mask] = batch_.tensors();
       checkInputs(ids, types, mask, s.cfg);
       s.net->eval();
       out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_);
@@ -134,7 +124,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
 
    private:
-    JsTensor ids_, types_, mask_;
+    JsBatch batch_;
     bool hidden_;
     Outputs out_;
   };
@@ -142,27 +132,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // forward({inputIds, tokenTypeIds, attentionMask, shape}, {hidden}) -> Promise<outputs>
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsObject()) throwJs(env, "ERR_INPUT", "forward takes a batch object");
-    auto b = info[0].As<Napi::Object>();
-    Napi::Value shp = b.Get("shape");
-    if (!shp.IsArray() || shp.As<Napi::Array>().Length() != 2) throwJs(env, "ERR_INPUT", "batch.shape must be [B, T]");
-    auto sa = shp.As<Napi::Array>();
-    std::vector<int64_t> shape;
-    for (uint32_t i = 0; i < 2; i++) {
-      Napi::Value d = sa.Get(i);
-      double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
-      if (!(x >= 1) || x != static_cast<double>(static_cast<int64_t>(x))) throwJs(env, "ERR_INPUT", "batch.shape must be two positive integers");
-      shape.push_back(static_cast<int64_t>(x));
-    }
-    auto ids = readInt32(env, b.Get("inputIds"), shape, "batch.inputIds");
-    auto types = readInt32(env, b.Get("tokenTypeIds"), shape, "batch.tokenTypeIds");
-    auto mask = readInt32(env, b.Get("attentionMask"), shape, "batch.attentionMask");
+    auto jb = readBatch(env, info[0], "batch");
     bool hidden = info[1].IsObject() && info[1].As<Napi::Object>().Get("hidden").ToBoolean();
     state_->acquire(env);
-    auto* w = new ForwardWorker(env, this, std::move(ids), std::move(types), std::move(mask), hidden);
-    auto p = w->promise();
-    w->Queue();
-    return p;
+    return queue(new ForwardWorker(env, this, std::move(jb), hidden));
   }
 
   // parameters() -> [{name, shape}] in the model's order (HF names).
@@ -217,10 +190,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       values.emplace_back(name, readJsTensor(env, e, name));
     }
     state_->acquire(env);
-    auto* w = new LoadWorker(env, this, std::move(values));
-    auto p = w->promise();
-    w->Queue();
-    return p;
+    return queue(new LoadWorker(env, this, std::move(values)));
   }
 
   class GetStateWorker : public ModelWorker {
@@ -248,10 +218,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value getState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     state_->acquire(env);
-    auto* w = new GetStateWorker(env, this);
-    auto p = w->promise();
-    w->Queue();
-    return p;
+    return queue(new GetStateWorker(env, this));
   }
 
   // dispose(): frees the network now; repeatable.
@@ -299,10 +266,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   auto h = guarded(env, [&] { return parseHead(head); });
   std::string device = o.Get("device").IsString() ? o.Get("device").As<Napi::String>().Utf8Value() : "cpu";
   int64_t seed = o.Get("seed").IsNumber() ? o.Get("seed").As<Napi::Number>().Int64Value() : -1;
-  auto* w = new CreateWorker(env, cfg, h, device, seed);
-  auto p = w->promise();
-  w->Queue();
-  return p;
+  return queue(new CreateWorker(env, cfg, h, device, seed));
 }
 
 }  // namespace

@@ -1,0 +1,40 @@
+#include "train/masking.h"
+
+namespace electra {
+
+Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, double prob, int64_t budget,
+                  const SpecialIds& sp, double maskFraction, std::optional<at::Generator> gen) {
+  torch::NoGradGuard ng;
+  auto B = ids.size(0), T = ids.size(1);
+  budget = std::min(budget, T);
+  auto maskable = attention.to(torch::kBool) & (ids != sp.cls) & (ids != sp.sep) & (ids != sp.pad) & (ids != sp.mask);  // (B, T)
+  auto n = maskable.sum(1);                                                                                             // (B)
+  // k = clamp(round(p * n), 1, budget), never more than n.
+  auto k = torch::clamp((n.to(torch::kFloat) * prob).round().to(torch::kLong), 1, budget);
+  k = torch::minimum(k, n);
+  // Uniform selection without replacement: the top-`budget` random scores among maskable tokens.
+  auto scores = torch::rand({B, T}, gen, ids.options().dtype(torch::kFloat));
+  scores = scores.masked_fill(~maskable, -1.0f);
+  auto positions = std::get<1>(scores.topk(budget, 1, true, true));  // (B, N)
+  auto slot = torch::arange(budget, ids.options()).unsqueeze(0);     // (1, N)
+  auto valid = slot < k.unsqueeze(1);                                // (B, N)
+  Masked m;
+  m.positions = positions;
+  m.weights = valid.to(torch::kFloat);
+  m.original = ids.gather(1, positions);
+  auto r = torch::rand({B, budget}, gen, ids.options().dtype(torch::kFloat));
+  auto toMask = valid & (r < maskFraction);
+  auto fill = torch::where(toMask, torch::full_like(m.original, sp.mask), m.original);
+  m.input = ids.scatter(1, positions, fill);
+  return m;
+}
+
+torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen) {
+  torch::NoGradGuard ng;
+  auto l = logits.detach().to(torch::kFloat) / temperature;
+  auto u = torch::rand(l.sizes(), gen, l.options());
+  auto g = -torch::log(-torch::log(u + 1e-9) + 1e-9);
+  return (l + g).argmax(-1);
+}
+
+}  // namespace electra

@@ -1,0 +1,77 @@
+#include "train/optimizer.h"
+#include "common.h"
+
+namespace electra {
+
+bool decays(const std::string& name) {
+  return name.find("LayerNorm") == std::string::npos && name.find("layer_norm") == std::string::npos &&
+         !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) && name != "bias";
+}
+
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions o) : o_(o) {
+  for (auto& [name, p] : params) {
+    OptParam op;
+    op.name = name;
+    op.param = p;
+    op.exp_avg = torch::zeros_like(p);
+    op.exp_avg_sq = torch::zeros_like(p);
+    op.decay = decays(name);
+    params_.push_back(std::move(op));
+  }
+}
+
+void AdamW::setLrScales(const std::vector<double>& scales) {
+  check(scales.size() == params_.size(), "ERR_CONFIG", "lr scales: ", scales.size(), " given for ", params_.size(), " parameters");
+  for (size_t i = 0; i < scales.size(); i++) params_[i].lr_scale = scales[i];
+}
+
+double AdamW::lrAt(int64_t step) const {
+  double s = static_cast<double>(step);
+  double warm = o_.warmup_steps > 0 ? std::min(1.0, s / static_cast<double>(o_.warmup_steps)) : 1.0;
+  double decay = o_.total_steps > 0 ? std::max(0.0, 1.0 - s / static_cast<double>(o_.total_steps)) : 1.0;
+  return o_.lr * warm * decay;
+}
+
+void AdamW::zeroGrad() {
+  for (auto& p : params_) {
+    auto& g = p.param.mutable_grad();
+    if (g.defined()) g.zero_();
+  }
+}
+
+double AdamW::gradNorm() {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : params_)
+    if (p.param.grad().defined()) grads.push_back(p.param.grad());
+  if (grads.empty()) return 0;
+  auto norms = torch::_foreach_norm(grads, 2);
+  return torch::stack(norms).to(torch::kFloat).norm().item<double>();
+}
+
+void AdamW::step(int64_t step, double norm) {
+  torch::NoGradGuard ng;
+  if (o_.clip_norm > 0 && norm > o_.clip_norm) {
+    // The original's clip_by_global_norm: scale by clip / max(norm, clip).
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params_)
+      if (p.param.grad().defined()) grads.push_back(p.param.grad());
+    torch::_foreach_mul_(grads, o_.clip_norm / norm);
+  }
+  double lr = lrAt(step);
+  t_++;
+  double bc1 = o_.bias_correction ? 1.0 - std::pow(o_.beta1, static_cast<double>(t_)) : 1.0;
+  double bc2 = o_.bias_correction ? 1.0 - std::pow(o_.beta2, static_cast<double>(t_)) : 1.0;
+  for (auto& p : params_) {
+    auto g = p.param.grad();
+    if (!g.defined()) continue;
+    p.exp_avg.mul_(o_.beta1).add_(g, 1.0 - o_.beta1);
+    p.exp_avg_sq.mul_(o_.beta2).addcmul_(g, g, 1.0 - o_.beta2);
+    auto denom = (p.exp_avg_sq / bc2).sqrt_().add_(o_.eps);
+    auto update = (p.exp_avg / bc1).div_(denom);
+    if (p.decay && o_.weight_decay > 0) update.add_(p.param, o_.weight_decay);
+    p.param.add_(update, -lr * p.lr_scale);
+  }
+}
+
+}  // namespace electra

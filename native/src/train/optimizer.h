@@ -1,0 +1,54 @@
+// AdamW as in the original ELECTRA (AdamWeightDecayOptimizer): decoupled weight decay, no bias
+// correction by default, eps 1e-6, weight decay skipped for LayerNorm and bias parameters;
+// global gradient-norm clipping; warmup then linear decay.
+#pragma once
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace electra {
+
+struct AdamWOptions {
+  double lr = 5e-4;
+  double weight_decay = 0.01;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
+  bool bias_correction = false;
+  int64_t warmup_steps = 10000;
+  int64_t total_steps = 1000000;
+  double clip_norm = 1.0;  // <= 0: no clipping
+  // Layer-wise decay factors per parameter (fine-tuning); empty = all 1.
+};
+
+struct OptParam {
+  std::string name;
+  torch::Tensor param, exp_avg, exp_avg_sq;
+  bool decay = true;
+  double lr_scale = 1.0;
+};
+
+class AdamW {
+ public:
+  AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions o);
+  // lr at update `step` (0-based), as the original: peak * min(1, step / warmup) * (1 - step / total).
+  double lrAt(int64_t step) const;
+  // The global L2 norm of all gradients (NaN/inf when a gradient is not finite).
+  double gradNorm();
+  // Clips to clip_norm given the global `norm`, then updates with the lr of `step`.
+  void step(int64_t step, double norm);
+  int64_t updates() const { return t_; }
+  void setUpdates(int64_t t) { t_ = t; }
+  void zeroGrad();
+  std::vector<OptParam>& params() { return params_; }
+  const AdamWOptions& options() const { return o_; }
+  void setLrScales(const std::vector<double>& scales);
+
+ private:
+  std::vector<OptParam> params_;
+  AdamWOptions o_;
+  int64_t t_ = 0;  // updates applied (for the optional bias correction)
+};
+
+// LayerNorm weights and biases get no weight decay.
+bool decays(const std::string& name);
+
+}  // namespace electra

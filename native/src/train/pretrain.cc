@@ -1,0 +1,212 @@
+#include "train/pretrain.h"
+#include <unordered_set>
+#include "common.h"
+
+namespace electra {
+
+namespace {
+// Sets autocast for the step's precision on CUDA and restores it on exit (thread-local state).
+struct AutocastScope {
+  bool on = false;
+  AutocastScope(const std::string& precision, torch::Device d) {
+    if (!d.is_cuda() || precision == "fp32") return;
+    on = true;
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, precision == "bf16" ? at::kBFloat16 : at::kHalf);
+  }
+  ~AutocastScope() {
+    if (!on) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+};
+
+// Runs `fn` with the default generators of the CPU (and `d`, if CUDA) seeded with `seed`, then
+// puts their states back, so that evaluation never perturbs the training random stream.
+template <typename F>
+auto withSeed(uint64_t seed, torch::Device d, F&& fn) {
+  std::vector<std::pair<at::Generator, at::Tensor>> saved;
+  std::vector<at::Generator> gens{at::globalContext().defaultGenerator(at::kCPU)};
+  if (d.is_cuda()) gens.push_back(at::globalContext().defaultGenerator(d));
+  for (auto& g : gens) {
+    std::lock_guard<std::mutex> lock(g.mutex());
+    saved.emplace_back(g, g.get_state());
+    g.set_current_seed(seed);
+  }
+  struct Restore {
+    std::vector<std::pair<at::Generator, at::Tensor>>& s;
+    ~Restore() {
+      for (auto& [g, st] : s) {
+        std::lock_guard<std::mutex> lock(g.mutex());
+        g.set_state(st);
+      }
+    }
+  } restore{saved};
+  return fn();
+}
+}  // namespace
+
+Pretrainer::Pretrainer(const PretrainOptions& o, torch::Device device) : o_(o), device_(device) {
+  o.disc.validate();
+  torch::manual_seed(o.seed);
+  if (o.electra_objective) {
+    o.gen.validate();
+    check(o.gen.vocab_size == o.disc.vocab_size && o.gen.embedding_size == o.disc.embedding_size &&
+              o.gen.max_position_embeddings == o.disc.max_position_embeddings && o.gen.type_vocab_size == o.disc.type_vocab_size,
+          "ERR_CONFIG", "the generator must share the discriminator's vocabulary, embedding size, positions and token types");
+    disc_ = ElectraNet(o.disc, Head::Discriminator);
+    gen_ = ElectraNet(o.gen, Head::Generator, disc_->electra->embeddings);
+    initWeights(*disc_, o.disc);
+    // The shared embeddings keep the discriminator's initialisation.
+    torch::NoGradGuard ng;
+    for (auto& p : gen_->named_parameters(true)) {
+      if (p.key().rfind("electra.embeddings.", 0) == 0) continue;
+      const auto& n = p.key();
+      if (n.find("LayerNorm.weight") != std::string::npos) p.value().fill_(1.0);
+      else if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) p.value().zero_();
+      else p.value().normal_(0.0, o.gen.initializer_range);
+    }
+  } else {
+    gen_ = ElectraNet(o.disc, Head::Generator);
+    initWeights(*gen_, o.disc);
+  }
+  if (disc_) disc_->to(device);
+  gen_->to(device);
+  // One optimizer over the unique parameters (the shared embeddings once, under the discriminator).
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  std::unordered_set<const void*> seen;
+  auto add = [&](ElectraNet& net, const std::string& prefix) {
+    for (auto& p : net->named_parameters(true)) {
+      if (seen.insert(p.value().unsafeGetTensorImpl()).second) params.emplace_back(prefix + p.key(), p.value());
+    }
+  };
+  if (disc_) add(disc_, "discriminator.");
+  add(gen_, "generator.");
+  opt_ = std::make_unique<AdamW>(std::move(params), o.adam);
+}
+
+void Pretrainer::checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const {
+  checkInputs(ids, types, mask, o_.disc);
+  check(ids.size(1) >= 2, "ERR_INPUT", "sequences must have at least 2 tokens for pre-training");
+}
+
+Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask,
+                                        std::optional<at::Generator> rng) {
+  auto B = ids.size(0), T = ids.size(1);
+  auto budget = std::min(maskBudget(o_.mask_prob, T), T);
+  auto m = maskTokens(ids, mask, o_.mask_prob, budget, o_.special, o_.mask_fraction, rng);
+  auto bias = attentionBias(mask, torch::kFloat);
+  auto h = gen_->electra(m.input, types, bias);  // (B, T, Hg)
+  auto Hg = h.size(2);
+  // The generator's output layer only at the selected positions: (B, N, Hg) -> (B, N, V).
+  auto hs = h.gather(1, m.positions.unsqueeze(-1).expand({B, budget, Hg}));
+  auto logits = gen_->generatorLogits(hs).to(torch::kFloat);
+  auto nll = -torch::log_softmax(logits, -1).gather(-1, m.original.unsqueeze(-1)).squeeze(-1);  // (B, N)
+  auto wsum = m.weights.sum();
+  Forward f;
+  f.mlm = (nll * m.weights).sum() / (wsum + 1e-6);
+  auto genCorrect = ((logits.detach().argmax(-1) == m.original).to(torch::kFloat) * m.weights).sum();
+  auto mf = mask.to(torch::kFloat);
+  auto real = mf.sum();
+  if (!o_.electra_objective) {
+    f.loss = f.mlm;
+    f.rtd = torch::zeros({}, f.mlm.options());
+    auto z = torch::zeros({}, f.mlm.options());
+    f.stats = torch::stack({f.mlm.detach(), z, f.loss.detach(), genCorrect, wsum, z, z, z, z, real});
+    return f;
+  }
+  // Replacements sampled from the generator (no gradient), scattered into the ORIGINAL sequence.
+  auto sampled = gumbelSample(logits, o_.temperature, rng);  // (B, N)
+  auto fill = torch::where(m.weights > 0, sampled, m.original);
+  auto fake = ids.scatter(1, m.positions, fill);              // (B, T)
+  auto maskb = mask.to(torch::kBool);
+  auto labels = (fake != ids) & maskb;                        // replaced = differs from the original
+  auto dl = disc_->forward(fake, types, mask, false).discriminator.to(torch::kFloat);  // (B, T)
+  auto bce = torch::binary_cross_entropy_with_logits(dl, labels.to(torch::kFloat), {}, {}, at::Reduction::None);
+  f.rtd = (bce * mf).sum() / (real + 1e-6);
+  f.loss = f.mlm + o_.rtd_weight * f.rtd;
+  auto pred = (dl.detach() > 0) & maskb;
+  auto tp = (pred & labels).sum().to(torch::kFloat);
+  auto predPos = pred.sum().to(torch::kFloat);
+  auto pos = labels.sum().to(torch::kFloat);
+  auto correct = ((pred == labels) & maskb).sum().to(torch::kFloat);
+  f.stats = torch::stack({f.mlm.detach(), f.rtd.detach(), f.loss.detach(), genCorrect, wsum, tp, predPos, pos, correct, real});
+  return f;
+}
+
+static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
+  auto s = statsSum.to(torch::kCPU, torch::kDouble);
+  auto a = s.accessor<double, 1>();
+  StepMetrics m;
+  m.mlm_loss = a[0] / n;
+  m.rtd_loss = a[1] / n;
+  m.loss = a[2] / n;
+  m.gen_acc = a[4] > 0 ? a[3] / a[4] : 0;
+  m.precision = a[6] > 0 ? a[5] / a[6] : 0;
+  m.recall = a[7] > 0 ? a[5] / a[7] : 0;
+  m.disc_acc = a[9] > 0 ? a[8] / a[9] : 0;
+  m.replaced_fraction = a[9] > 0 ? a[7] / a[9] : 0;
+  return m;
+}
+
+StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& micro) {
+  check(!micro.empty(), "ERR_INPUT", "a step needs at least one batch");
+  for (auto& b : micro) checkBatch(b[0], b[1], b[2]);
+  if (disc_) disc_->train();
+  gen_->train();
+  opt_->zeroGrad();
+  auto n = static_cast<int64_t>(micro.size());
+  torch::Tensor stats;
+  {
+    AutocastScope ac(o_.precision, device_);
+    for (auto& b : micro) {
+      auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), std::nullopt);
+      (f.loss / static_cast<double>(n)).backward();
+      stats = stats.defined() ? stats + f.stats : f.stats;
+    }
+  }
+  StepMetrics m = metricsFrom(stats, n);
+  m.lr = opt_->lrAt(step_);
+  double norm = opt_->gradNorm();
+  m.grad_norm = norm;
+  if (!std::isfinite(m.loss) || !std::isfinite(norm)) {
+    if (!o_.skip_nonfinite) {
+      opt_->zeroGrad();
+      fail("ERR_DIVERGED", "non-finite ", std::isfinite(m.loss) ? "gradient norm" : "loss", " at step ", step_ + 1,
+           " (loss ", m.loss, ", gradient norm ", norm, "); lower the learning rate, or skip such steps with skipNonFinite");
+    }
+    opt_->zeroGrad();
+    m.skipped = true;
+  } else {
+    opt_->step(step_, norm);
+  }
+  step_++;
+  m.step = step_;
+  return m;
+}
+
+StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
+  checkBatch(ids, types, mask);
+  if (disc_) disc_->eval();
+  gen_->eval();
+  torch::NoGradGuard ng;
+  AutocastScope ac(o_.precision, device_);
+  auto m = withSeed(o_.seed + 0x9e3779b9ULL, device_, [&] {
+    auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt);
+    return metricsFrom(f.stats, 1);
+  });
+  m.step = step_;
+  m.lr = opt_->lrAt(step_);
+  return m;
+}
+
+torch::Tensor Pretrainer::detect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
+  check(static_cast<bool>(disc_), "ERR_INPUT", "an MLM-objective run has no discriminator");
+  checkInputs(ids, types, mask, o_.disc);
+  disc_->eval();
+  c10::InferenceMode im;
+  auto out = disc_->forward(ids.to(device_), types.to(device_), mask.to(device_), false);
+  return torch::sigmoid(out.discriminator.to(torch::kFloat)).cpu();
+}
+
+}  // namespace electra

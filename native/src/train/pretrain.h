@@ -1,0 +1,68 @@
+// The ELECTRA pre-training pair and its step: generator (MLM) + discriminator (replaced-token
+// detection) sharing one embedding block, loss = MLM + lambda * RTD (ELECTRA.md, The step).
+#pragma once
+#include <optional>
+#include "model/electra.h"
+#include "train/masking.h"
+#include "train/optimizer.h"
+
+namespace electra {
+
+struct PretrainOptions {
+  Config disc, gen;
+  bool electra_objective = true;  // false: the same body trained as a BERT-style MLM
+  double mask_prob = 0.15;
+  double mask_fraction = 0.85;  // selected positions that become [MASK]; the rest keep their token
+  double rtd_weight = 50.0;
+  double temperature = 1.0;
+  SpecialIds special;
+  AdamWOptions adam;
+  bool skip_nonfinite = false;
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 (CUDA only for the last two)
+  uint64_t seed = 0;
+};
+
+struct StepMetrics {
+  double loss = 0, mlm_loss = 0, rtd_loss = 0;
+  double gen_acc = 0, disc_acc = 0, precision = 0, recall = 0, replaced_fraction = 0;
+  double grad_norm = 0, lr = 0;
+  int64_t step = 0;
+  bool skipped = false;
+};
+
+class Pretrainer {
+ public:
+  Pretrainer(const PretrainOptions& o, torch::Device device);
+
+  // One optimizer update over the micro-batches (gradient accumulation); ids/types/mask are
+  // (B, T) int64 on the CPU.
+  StepMetrics step(const std::vector<std::array<torch::Tensor, 3>>& micro);
+  // Metrics on a batch without updating (eval mode, fixed masking seed).
+  StepMetrics evaluate(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask);
+  // Discriminator probability that each token was replaced: (B, T).
+  torch::Tensor detect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask);
+
+  ElectraNet& discriminator() { return disc_; }
+  ElectraNet& generator() { return gen_; }
+  AdamW& optimizer() { return *opt_; }
+  int64_t steps() const { return step_; }
+  void setSteps(int64_t s) { step_ = s; }
+  const PretrainOptions& options() const { return o_; }
+  torch::Device device() const { return device_; }
+
+ private:
+  struct Forward {
+    torch::Tensor loss, mlm, rtd;
+    torch::Tensor stats;  // (8) float: see computeMetrics
+  };
+  Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, std::optional<at::Generator> gen);
+  void checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const;
+
+  PretrainOptions o_;
+  torch::Device device_;
+  ElectraNet disc_{nullptr}, gen_{nullptr};
+  std::unique_ptr<AdamW> opt_;
+  int64_t step_ = 0;
+};
+
+}  // namespace electra

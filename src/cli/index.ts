@@ -1,0 +1,51 @@
+/**
+ * `electra` CLI entry: one file per command under src/cli/, each exporting
+ * `run(argv: string[]): Promise<number>` (the exit code).
+ */
+import { ElectraError, toElectraError } from '../errors';
+
+type Command = { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  doctor: { describe: 'show the runtime: versions, libtorch, CUDA, threads, build flags', load: () => import('./doctor') },
+  vocab: { describe: 'train a WordPiece vocabulary on a corpus', load: () => import('./vocab') },
+  prepare: { describe: 'tokenize a corpus into fixed-length pre-training shards', load: () => import('./prepare') },
+  pretrain: { describe: 'pre-train an ELECTRA generator + discriminator', load: () => import('./pretrain') },
+  demo: { describe: 'the main job: vocabulary, data, a short pre-training run, and a replaced-token demo', load: () => import('./demo') },
+  detect: { describe: 'show which tokens a discriminator thinks were replaced', load: () => import('./detect') },
+};
+
+function usage(): string {
+  const lines = ['usage: electra <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.describe}`);
+  lines.push('', 'electra <command> --help for the options of one command');
+  return lines.join('\n');
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage() + '\n');
+    return cmd ? 0 : 1;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    process.stdout.write(`${require('../../package.json').version}\n`);
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`electra: unknown command '${cmd}'\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await c.load();
+    return await mod.run(rest);
+  } catch (e) {
+    const err = toElectraError(e);
+    process.stderr.write(`electra ${cmd}: ${err.code}: ${err.message}\n`);
+    if (process.env.ELECTRA_DEBUG && err.stack) process.stderr.write(err.stack + '\n');
+    return err instanceof ElectraError && err.code === 'ERR_ABORTED' ? 130 : 1;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Stable error codes. Every failure the library reports is an {@link ElectraError} with one of
+ * these codes, naming what was wrong.
+ */
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_INPUT'
+  | 'ERR_CHECKPOINT'
+  | 'ERR_DATA'
+  | 'ERR_OOM'
+  | 'ERR_BUSY'
+  | 'ERR_DISPOSED'
+  | 'ERR_DEVICE'
+  | 'ERR_TORCH'
+  | 'ERR_NATIVE'
+  | 'ERR_LIBTORCH'
+  | 'ERR_DIVERGED'
+  | 'ERR_IO'
+  | 'ERR_ABORTED'
+  | 'ERR_DISTRIBUTED'
+  | 'ERR_TOKENIZER';
+
+/** The one error class of electra-node; `code` is stable, `message` says what and where. */
+export class ElectraError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ElectraError';
+    this.code = code;
+  }
+}
+
+const KNOWN = new Set<string>([
+  'ERR_CONFIG', 'ERR_INPUT', 'ERR_CHECKPOINT', 'ERR_DATA', 'ERR_OOM', 'ERR_BUSY', 'ERR_DISPOSED', 'ERR_DEVICE',
+  'ERR_TORCH', 'ERR_NATIVE', 'ERR_LIBTORCH', 'ERR_DIVERGED', 'ERR_IO', 'ERR_ABORTED', 'ERR_DISTRIBUTED', 'ERR_TOKENIZER',
+]);
+
+/** Turns an error from the addon (a plain Error with `code`) or from Node into an ElectraError. */
+export function toElectraError(e: unknown, fallback: ErrorCode = 'ERR_NATIVE'): ElectraError {
+  if (e instanceof ElectraError) return e;
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && KNOWN.has(code)) return new ElectraError(code as ErrorCode, e.message, { cause: e });
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new ElectraError('ERR_IO', e.message, { cause: e });
+    return new ElectraError(fallback, e.message, { cause: e });
+  }
+  return new ElectraError(fallback, String(e));
+}
+
+/** Awaits a native promise, rethrowing its failure as an ElectraError. */
+export async function mapNative<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw toElectraError(e);
+  }
+}
+
+/** Runs a synchronous native call, rethrowing its failure as an ElectraError. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toElectraError(e);
+  }
+}

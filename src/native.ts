@@ -1,0 +1,168 @@
+/**
+ * The only file that loads the addon (build/Release/electra.node) and types its raw exports.
+ * Everything else goes through the typed wrappers in this project.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ElectraError } from './errors';
+
+export type NativeDtype = 'float32' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8';
+
+/** A tensor as it crosses the boundary (always copied). */
+export interface NativeTensor {
+  dtype: NativeDtype;
+  shape: number[];
+  data: Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+}
+
+export interface NamedTensor extends NativeTensor {
+  name: string;
+}
+
+export interface NativeBatch {
+  inputIds: Int32Array;
+  tokenTypeIds: Int32Array;
+  attentionMask: Int32Array;
+  shape: [number, number];
+}
+
+export interface NativeOutputs {
+  hidden?: NativeTensor;
+  discriminator?: NativeTensor;
+  generator?: NativeTensor;
+  classification?: NativeTensor;
+  tokens?: NativeTensor;
+  start?: NativeTensor;
+  end?: NativeTensor;
+}
+
+export type NativeHead =
+  | 'none'
+  | 'discriminator'
+  | 'generator'
+  | 'sequence-classification'
+  | 'token-classification'
+  | 'question-answering';
+
+export interface NativeModel {
+  forward(batch: NativeBatch, opts?: { hidden?: boolean }): Promise<NativeOutputs>;
+  parameters(): { name: string; shape: number[] }[];
+  loadState(values: NamedTensor[]): Promise<void>;
+  getState(): Promise<NamedTensor[]>;
+  dispose(): void;
+  readonly busy: boolean;
+  readonly device: string;
+  readonly head: NativeHead;
+}
+
+export interface NativeRuntime {
+  libtorchVersion: string;
+  buildFlags: string;
+  cudaBuild: boolean;
+  cudaAvailable: boolean;
+  deviceCount: number;
+  deviceNames: string[];
+  threads: number;
+  interopThreads: number;
+  mkldnn: boolean;
+  parallelInfo: string;
+}
+
+export interface NativeTrainerOptions {
+  discriminator: Record<string, unknown>;
+  generator: Record<string, unknown>;
+  device: string;
+  seed: number;
+  [k: string]: unknown;
+}
+
+export interface NativeStepMetrics {
+  loss: number;
+  mlmLoss: number;
+  rtdLoss: number;
+  generatorAccuracy: number;
+  discriminatorAccuracy: number;
+  replacedPrecision: number;
+  replacedRecall: number;
+  replacedFraction: number;
+  gradNorm: number;
+  lr: number;
+  step: number;
+  skipped: boolean;
+}
+
+export interface NativeTrainer {
+  step(batches: NativeBatch[]): Promise<NativeStepMetrics>;
+  evaluate(batch: NativeBatch): Promise<NativeStepMetrics>;
+  detect(batch: NativeBatch): Promise<NativeTensor>;
+  getState(which: 'discriminator' | 'generator' | 'optimizer'): Promise<NamedTensor[]>;
+  loadState(which: 'discriminator' | 'generator' | 'optimizer', values: NamedTensor[]): Promise<void>;
+  getRng(): NativeTensor;
+  setRng(state: NativeTensor): void;
+  setStep(step: number): void;
+  dispose(): void;
+  readonly busy: boolean;
+  readonly steps: number;
+}
+
+export interface NativeAddon {
+  runtime(): NativeRuntime;
+  setNumThreads(n: number): void;
+  matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
+  raiseForTest(kind: 'torch' | 'electra'): void;
+  readTorchBin(file: string): Promise<NamedTensor[]>;
+  createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
+  createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
+}
+
+/** Where the package lives (works from src/ under ts-jest and from dist/). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'scripts', 'install.cjs'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..');
+}
+
+export function addonPath(): string {
+  return process.env.ELECTRA_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'electra.node');
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once per environment; throws ERR_NATIVE with the fix when it is missing. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const p = addonPath();
+  if (!fs.existsSync(p)) {
+    throw new ElectraError(
+      'ERR_NATIVE',
+      `the native addon is not built (${p} is missing): run \`npm run build:native\` (it finds or installs libtorch and builds)`,
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require(p) as NativeAddon;
+  } catch (e) {
+    throw new ElectraError('ERR_NATIVE', `cannot load the native addon ${p}: ${(e as Error).message}`, { cause: e });
+  }
+  return cached;
+}
+
+/** Build facts written by scripts/install.cjs next to the addon. */
+export interface BuildInfo {
+  libtorchSource: string;
+  libtorchRoot: string;
+  libtorchVersion: string;
+  cuda: boolean;
+  buildType: string;
+  builtAt: string;
+  buildSeconds: number;
+}
+
+export function buildInfo(): BuildInfo | undefined {
+  const p = path.join(packageRoot(), 'build', 'electra-build.json');
+  if (!fs.existsSync(p)) return undefined;
+  return JSON.parse(fs.readFileSync(p, 'utf8')) as BuildInfo;
+}
