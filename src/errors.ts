@@ -38,11 +38,13 @@ const KNOWN = new Set<string>([
 /** Turns an error from the addon (a plain Error with `code`) or from Node into an ElectraError. */
 export function toElectraError(e: unknown, fallback: ErrorCode = 'ERR_NATIVE'): ElectraError {
   if (e instanceof ElectraError) return e;
-  if (e instanceof Error) {
+  // Duck-typed: errors from the addon may come from another realm (vm contexts, jest).
+  if (e !== null && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && KNOWN.has(code)) return new ElectraError(code as ErrorCode, e.message, { cause: e });
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new ElectraError('ERR_IO', e.message, { cause: e });
-    return new ElectraError(fallback, e.message, { cause: e });
+    const message = (e as Error).message;
+    if (typeof code === 'string' && KNOWN.has(code)) return new ElectraError(code as ErrorCode, message, { cause: e });
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new ElectraError('ERR_IO', message, { cause: e });
+    return new ElectraError(fallback, (e as Error).message, { cause: e });
   }
   return new ElectraError(fallback, String(e));
 }

@@ -2,7 +2,10 @@
  * `electra` CLI entry: one file per command under src/cli/, each exporting
  * `run(argv: string[]): Promise<number>` (the exit code).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ElectraError, toElectraError } from '../errors';
+import { packageRoot } from '../native';
 
 type Command = { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -30,8 +33,8 @@ export async function main(argv: string[]): Promise<number> {
     return cmd ? 0 : 1;
   }
   if (cmd === '--version' || cmd === '-v') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    process.stdout.write(`${require('../../package.json').version}\n`);
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
   const c = COMMANDS[cmd];

@@ -1,0 +1,42 @@
+/** Pre-training options: one zod schema, validated at the edge with ERR_CONFIG naming the field. */
+import { z } from 'zod';
+import { ElectraError } from '../errors';
+import { formatIssues } from '../config';
+
+export const trainerOptionsSchema = z.object({
+  objective: z.enum(['electra', 'mlm']).default('electra'),
+  /** Fraction of real tokens selected for masking (0.15; 0.25 for Large). */
+  maskProb: z.number().gt(0).lt(1).default(0.15),
+  /** Weight of the replaced-token-detection loss (lambda, 50 in the paper). */
+  rtdWeight: z.number().nonnegative().default(50),
+  /** Sampling temperature for the generator's replacements. */
+  temperature: z.number().positive().default(1),
+  lr: z.number().nonnegative().default(5e-4),
+  weightDecay: z.number().nonnegative().default(0.01),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.999),
+  eps: z.number().positive().default(1e-6),
+  /** Adam bias correction; the original ELECTRA has none. */
+  biasCorrection: z.boolean().default(false),
+  warmupSteps: z.number().int().nonnegative().default(10000),
+  totalSteps: z.number().int().positive().default(1000000),
+  /** Global gradient-norm clip (0 disables). */
+  clipNorm: z.number().nonnegative().default(1),
+  /** Skip an update whose loss or gradient is not finite instead of stopping with ERR_DIVERGED. */
+  skipNonFinite: z.boolean().default(false),
+  precision: z.enum(['fp32', 'bf16', 'fp16']).default('fp32'),
+  device: z.string().default('cpu'),
+  seed: z.number().int().nonnegative().default(0),
+});
+
+export type TrainerOptions = z.output<typeof trainerOptionsSchema>;
+export type TrainerOptionsInput = z.input<typeof trainerOptionsSchema>;
+
+export function parseTrainerOptions(raw: unknown): TrainerOptions {
+  const r = trainerOptionsSchema.safeParse(raw ?? {});
+  if (!r.success) throw new ElectraError('ERR_CONFIG', `pre-training options: ${formatIssues(r.error)}`);
+  if (r.data.precision !== 'fp32' && !r.data.device.startsWith('cuda')) {
+    throw new ElectraError('ERR_CONFIG', `precision: ${r.data.precision} needs a CUDA device (got ${r.data.device}); use fp32 on the CPU`);
+  }
+  return r.data;
+}

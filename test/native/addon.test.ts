@@ -1,0 +1,82 @@
+/* The addon loads, reports its runtime, computes, and maps errors to coded ElectraErrors. */
+import { ElectraError } from '../../src/errors';
+import { matmul, runtime, setNumThreads } from '../../src/runtime';
+import { native } from '../../src/native';
+
+function jsMatmul(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let x = 0; x < k; x++) s += a[i * k + x]! * b[x * n + j]!;
+    out[i * n + j] = s;
+  }
+  return out;
+}
+
+describe('native addon', () => {
+  test('runtime() describes the build', () => {
+    const r = runtime();
+    expect(r.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(r.libtorchVersion).toMatch(/^2\.(\d+)\.\d+/);
+    expect(Number(r.libtorchVersion.split('.')[1])).toBeGreaterThanOrEqual(4);
+    expect(r.libtorchPath).toBeTruthy();
+    expect(r.buildFlags).toMatch(/^(cpu|cuda)/);
+    expect(r.threads).toBeGreaterThanOrEqual(1);
+    expect(r.cudaAvailable).toBe(r.deviceCount > 0);
+    expect(r.deviceNames).toHaveLength(r.cudaBuild ? r.deviceCount : 0);
+  });
+
+  test('matmul matches a JS reference', async () => {
+    const m = 7, k = 13, n = 5;
+    let s = 1;
+    const rnd = () => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const a = Float32Array.from({ length: m * k }, rnd);
+    const b = Float32Array.from({ length: k * n }, rnd);
+    const r = await matmul(a, [m, k], b, [k, n]);
+    expect(r.shape).toEqual([m, n]);
+    const ref = jsMatmul(a, m, k, b, n);
+    for (let i = 0; i < ref.length; i++) expect(r.data[i]).toBeCloseTo(ref[i]!, 5);
+  });
+
+  test('matmul runs off the event loop: timers fire while a large product runs', async () => {
+    const N = 700;
+    const a = new Float32Array(N * N).fill(1);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const work = Promise.all(Array.from({ length: 6 }, () => matmul(a, [N, N], a, [N, N])));
+    await work;
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThan(0);
+  });
+
+  test('shape errors are ElectraError ERR_INPUT naming the shapes', async () => {
+    await expect(matmul(new Float32Array(6), [2, 3], new Float32Array(6), [2, 3])).rejects.toMatchObject({
+      name: 'ElectraError',
+      code: 'ERR_INPUT',
+      message: expect.stringContaining('(2, 3)'),
+    });
+    await expect(matmul(new Float32Array(5), [2, 3], new Float32Array(3), [3, 1])).rejects.toMatchObject({ code: 'ERR_INPUT' });
+  });
+
+  test('libtorch errors cross the boundary as ERR_TORCH; our own keep their code', () => {
+    expect(() => native().raiseForTest('torch')).toThrow(expect.objectContaining({ code: 'ERR_TORCH' }));
+    expect(() => native().raiseForTest('electra')).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
+  });
+
+  test('a bad device is ERR_DEVICE', async () => {
+    const e = await matmul(new Float32Array(1), [1, 1], new Float32Array(1), [1, 1], 'tpu').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ElectraError);
+    expect((e as ElectraError).code).toBe('ERR_DEVICE');
+    if (!runtime().cudaAvailable) {
+      await expect(matmul(new Float32Array(1), [1, 1], new Float32Array(1), [1, 1], 'cuda')).rejects.toMatchObject({ code: 'ERR_DEVICE' });
+    }
+  });
+
+  test('setNumThreads validates and applies', () => {
+    const before = runtime().threads;
+    setNumThreads(1);
+    expect(runtime().threads).toBe(1);
+    setNumThreads(before);
+    expect(() => setNumThreads(0)).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
+  });
+});
