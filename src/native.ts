@@ -91,10 +91,28 @@ export interface NativeStepMetrics {
   skipped: boolean;
 }
 
+/** Intermediates of one pre-training forward pass (tests and debugging). */
+export interface NativeInspection {
+  maskedInput: NativeTensor;
+  positions: NativeTensor;
+  weights: NativeTensor;
+  original: NativeTensor;
+  sampled?: NativeTensor;
+  fakeInput?: NativeTensor;
+  labels?: NativeTensor;
+  generatorLogits: NativeTensor;
+  discriminatorLogits?: NativeTensor;
+  mlmLoss: number;
+  rtdLoss: number;
+  loss: number;
+}
+
 export interface NativeTrainer {
   step(batches: NativeBatch[]): Promise<NativeStepMetrics>;
   evaluate(batch: NativeBatch): Promise<NativeStepMetrics>;
   detect(batch: NativeBatch): Promise<NativeTensor>;
+  inspect(batch: NativeBatch): Promise<NativeInspection>;
+  optimizerInfo(): { name: string; decay: boolean }[];
   getState(which: 'discriminator' | 'generator' | 'optimizer'): Promise<NamedTensor[]>;
   loadState(which: 'discriminator' | 'generator' | 'optimizer', values: NamedTensor[]): Promise<void>;
   getRng(): NativeTensor;
@@ -110,7 +128,6 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
   raiseForTest(kind: 'torch' | 'electra'): void;
-  readTorchBin(file: string): Promise<NamedTensor[]>;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }

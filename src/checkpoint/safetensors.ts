@@ -125,7 +125,7 @@ export interface SafetensorsContent {
   tensors: Map<string, SafetensorsTensor>;
 }
 
-/** Options for {@link readSafetensors}, {@link readSafetensorsSync} and {@link parseSafetensors}. */
+/** Options for {@link readSafetensors}, {@link readSafetensorsAsync} and {@link parseSafetensors}. */
 export interface ReadSafetensorsOptions {
   /**
    * Which tensors to load. A list must name tensors the file has (a missing one is an error);
@@ -237,7 +237,7 @@ function parseHeaderBytes(bytes: Uint8Array, totalBytes: number, source: string)
     // numel * size must equal the span; stop multiplying once it exceeds the span (no overflow).
     const size = DTYPES[dtype].size;
     const span = e - b;
-    let bytesNeeded = size;
+    let bytesNeeded: number = size;
     for (const d of dims) {
       bytesNeeded *= d;
       if (bytesNeeded > span) break;
@@ -335,8 +335,7 @@ function ctorOf(dtype: SafetensorsDtype): TypedArrayCtor {
 /** Decodes little-endian bytes on a big-endian host (one element at a time). */
 function decodeBigEndianHost(bytes: Uint8Array, dtype: SafetensorsDtype): SafetensorsTensor['data'] | Float64Array {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = DTYPES[dtype].size;
-  const n = bytes.byteLength / size;
+  const n = bytes.byteLength / DTYPES[dtype].size;
   switch (dtype) {
     case 'F32': {
       const out = new Float32Array(n);
@@ -463,13 +462,8 @@ function ioFailure(file: string, e: unknown): ElectraError {
   return new ElectraError('ERR_CHECKPOINT', `cannot read safetensors file ${file}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`, { cause: e });
 }
 
-/**
- * Reads only the header of a safetensors file (8 + N bytes), validated against the file size.
- *
- * @param file path of the `.safetensors` file
- * @returns metadata, tensor entries in offset order, and the section sizes
- */
-export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+/** {@link readSafetensorsHeader} without blocking the event loop. */
+export async function readSafetensorsHeaderAsync(file: string): Promise<SafetensorsHeader> {
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(file, 'r');
@@ -487,8 +481,13 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   }
 }
 
-/** Synchronous {@link readSafetensorsHeader}. */
-export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
+/**
+ * Reads only the header of a safetensors file (8 + N bytes), validated against the file size.
+ *
+ * @param file path of the `.safetensors` file
+ * @returns metadata, tensor entries in offset order, and the section sizes
+ */
+export function readSafetensorsHeader(file: string): SafetensorsHeader {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
@@ -506,17 +505,8 @@ export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
   }
 }
 
-/**
- * Reads a safetensors file: the header (validated in full against the file size first), then the
- * data section, or just the span holding the selected tensors, with one read into one buffer.
- * Aligned tensors are views onto that buffer; unaligned ones (or all, with `copy: true`) are
- * copies. F64 arrives as float32, BOOL as uint8, I64 as a BigInt64Array, F16/BF16 as raw bits
- * in a Uint16Array. Every problem is an `ElectraError` with code `ERR_CHECKPOINT` naming the file.
- *
- * @param file path of the `.safetensors` file
- * @param opts tensor selection (`names`) and copying
- */
-export async function readSafetensors(file: string, opts: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
+/** {@link readSafetensors} without blocking the event loop on the file reads. */
+export async function readSafetensorsAsync(file: string, opts: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(file, 'r');
@@ -540,8 +530,17 @@ export async function readSafetensors(file: string, opts: ReadSafetensorsOptions
   }
 }
 
-/** Synchronous {@link readSafetensors}. */
-export function readSafetensorsSync(file: string, opts: ReadSafetensorsOptions = {}): SafetensorsContent {
+/**
+ * Reads a safetensors file: the header (validated in full against the file size first), then the
+ * data section, or just the span holding the selected tensors, with one read into one buffer.
+ * Aligned tensors are views onto that buffer; unaligned ones (or all, with `copy: true`) are
+ * copies. F64 arrives as float32, BOOL as uint8, I64 as a BigInt64Array, F16/BF16 as raw bits
+ * in a Uint16Array. Every problem is an `ElectraError` with code `ERR_CHECKPOINT` naming the file.
+ *
+ * @param file path of the `.safetensors` file
+ * @param opts tensor selection (`names`) and copying
+ */
+export function readSafetensors(file: string, opts: ReadSafetensorsOptions = {}): SafetensorsContent {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
@@ -681,18 +680,8 @@ function writeIoFailure(file: string, e: unknown): ElectraError {
   return new ElectraError('ERR_IO', `cannot write safetensors file ${file}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`, { cause: e });
 }
 
-/**
- * Writes tensors to a safetensors file atomically: a temporary file in the same directory is
- * written, fsynced and renamed over `file`, so readers never see a partial file. The layout
- * matches the reference implementation (tensors by dtype width, then name; header padded with
- * spaces to a multiple of 8) and the metadata carries `format: "pt"` unless told otherwise.
- * Invalid tensors fail with `ERR_CHECKPOINT`, file-system failures with `ERR_IO`.
- *
- * @param file destination path (its directory must exist)
- * @param tensors named tensors, or a map from name to tensor
- * @param metadata extra `__metadata__` entries (strings)
- */
-export async function writeSafetensors(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): Promise<void> {
+/** {@link writeSafetensors} without blocking the event loop on the file writes. */
+export async function writeSafetensorsAsync(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): Promise<void> {
   const planned = plan(tensors, file);
   const head = headerFor(planned, metadata, file);
   const tmp = tempName(file);
@@ -713,8 +702,18 @@ export async function writeSafetensors(file: string, tensors: SafetensorsInput, 
   await syncDirectory(path.dirname(file));
 }
 
-/** Synchronous {@link writeSafetensors}. */
-export function writeSafetensorsSync(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): void {
+/**
+ * Writes tensors to a safetensors file atomically: a temporary file in the same directory is
+ * written, fsynced and renamed over `file`, so readers never see a partial file. The layout
+ * matches the reference implementation (tensors by dtype width, then name; header padded with
+ * spaces to a multiple of 8) and the metadata carries `format: "pt"` unless told otherwise.
+ * Invalid tensors fail with `ERR_CHECKPOINT`, file-system failures with `ERR_IO`.
+ *
+ * @param file destination path (its directory must exist)
+ * @param tensors named tensors, or a map from name to tensor
+ * @param metadata extra `__metadata__` entries (strings)
+ */
+export function writeSafetensors(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): void {
   const planned = plan(tensors, file);
   const head = headerFor(planned, metadata, file);
   const tmp = tempName(file);

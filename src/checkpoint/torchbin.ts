@@ -17,6 +17,7 @@
  * corrupt or hostile file ends in an ElectraError `ERR_CHECKPOINT` naming the file, never in another
  * exception or a giant allocation.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import { ElectraError, toElectraError } from '../errors';
@@ -485,7 +486,7 @@ function unpickle(
         // BUILD: only the `_metadata` of an OrderedDict state dict, which is ignored.
         const state = pop();
         const obj = top();
-        if (!(obj instanceof PDict)) fail.corrupt(`BUILD on a ${describe(obj)} (offset ${at})`);
+        if (!(obj instanceof PDict) || !obj.ordered) fail.corrupt(`BUILD on a ${obj instanceof PDict ? 'plain dict' : describe(obj)} (offset ${at})`);
         void state;
         break;
       }
@@ -975,7 +976,8 @@ export function parseTorchBin(bytes: Buffer | Uint8Array, name = '<buffer>'): Na
 
 /**
  * Reads a `torch.save` checkpoint such as a Hugging Face `pytorch_model.bin` (see {@link parseTorchBin}).
- * The whole file is read into memory, then each tensor is copied out of it.
+ * The whole file is read into memory (so it must fit in a Buffer: 4 GiB on Node 20), then each tensor is
+ * copied out of it.
  *
  * @param file path of the checkpoint
  * @returns the tensors of its state dict, in file order
@@ -985,10 +987,33 @@ export function parseTorchBin(bytes: Buffer | Uint8Array, name = '<buffer>'): Na
 export async function readTorchBin(file: string): Promise<NamedTensor[]> {
   let bytes: Buffer;
   try {
-    bytes = await fsp.readFile(file);
+    bytes = await readWhole(file);
   } catch (e) {
+    if (e instanceof ElectraError) throw e;
     const err = toElectraError(e, 'ERR_IO');
     throw new ElectraError(err.code, `cannot read PyTorch checkpoint ${file}: ${err.message}`, { cause: e });
   }
   return parseTorchBin(bytes, file);
+}
+
+/** Reads a file whole, in chunks (fs.readFile stops at 2 GiB; a Buffer may be larger). */
+async function readWhole(file: string): Promise<Buffer> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > bufferConstants.MAX_LENGTH) {
+      throw new ElectraError('ERR_CHECKPOINT', `cannot read PyTorch checkpoint ${file}: ${size} bytes is more than this Node.js can hold in memory (${bufferConstants.MAX_LENGTH})`);
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await fh.read(buf, at, Math.min(size - at, 1 << 30), at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    // a file that shrank while being read is parsed as truncated
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    await fh.close();
+  }
 }

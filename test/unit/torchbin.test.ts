@@ -199,6 +199,7 @@ describe('torchbin: fixtures written by torch.save', () => {
   test('readTorchBin reads a file; a missing file is ERR_IO', async () => {
     const file = path.join(DIR, 'state_zip.bin');
     expect(await readTorchBin(file)).toEqual(parseTorchBin(fixture('state_zip.bin')));
+    await expect(readTorchBin(path.join(DIR, 'evil.bin'))).rejects.toMatchObject({ code: 'ERR_CHECKPOINT', message: expect.stringMatching(/^refusing to load posix\.system from .*evil\.bin/) });
     await expect(readTorchBin(path.join(DIR, 'nope.bin'))).rejects.toMatchObject({ code: 'ERR_IO', message: expect.stringContaining('nope.bin') });
   });
 });
@@ -290,6 +291,10 @@ describe('torchbin: hand-made legacy files', () => {
     expect(errorOf(() => parseTorchBin(legacy(two, [['k', 2, f32(1, 2)]]))).message).toMatch(/storage k is used with two dtypes/);
     const notStorage = new Pickle().global('torch._utils', '_rebuild_tensor_v2').mark().int(1).int(0).ints(1).ints(1).op(0x89, 0x4e).tuple().op(0x52).stop();
     expect(errorOf(() => parseTorchBin(legacy(notStorage, []))).message).toMatch(/_rebuild_tensor_v2 of a number, not a storage/);
+    const buildPlain = new Pickle().op(0x7d).op(0x7d).op(0x62).stop();
+    expect(errorOf(() => parseTorchBin(legacy(buildPlain, []))).message).toMatch(/BUILD on a plain dict/);
+    const buildList = new Pickle().op(0x5d).op(0x7d).op(0x62).stop();
+    expect(errorOf(() => parseTorchBin(legacy(buildList, []))).message).toMatch(/BUILD on a list/);
     const badPid = new Pickle().str('module').op(0x51).stop();
     expect(errorOf(() => parseTorchBin(legacy(badPid, []))).message).toMatch(/unsupported persistent id/);
     const bigEndian = new Pickle().op(0x7d).mark().str('little_endian').op(0x89).op(0x75).stop();

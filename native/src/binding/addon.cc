@@ -1,5 +1,4 @@
 // Addon entry: runtime facts, thread settings, and a first numeric function (matmul).
-#include <fstream>
 #include <torch/version.h>
 #include "binding/addon.h"
 #include "binding/convert.h"
@@ -80,56 +79,6 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return queue(new MatmulWorker(env, std::move(a), std::move(b), *d));
 }
 
-// Reads a PyTorch `torch.save` zip (pytorch_model.bin) with libtorch's own unpickler, which
-// resolves only a fixed set of torch globals and runs no Python code. Anything but a flat
-// {name: tensor} dict is refused.
-class TorchBinWorker : public Worker {
- public:
-  TorchBinWorker(Napi::Env env, std::string path) : Worker(env, "electra:readTorchBin"), path_(std::move(path)) {}
-
- protected:
-  void run() override {
-    std::ifstream in(path_, std::ios::binary);
-    check(in.good(), "ERR_CHECKPOINT", "cannot open ", path_);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    check(bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K', "ERR_CHECKPOINT", path_,
-          " is not a zip-format torch.save file (legacy non-zip .bin files are not supported; re-save with torch>=1.6)");
-    torch::IValue v;
-    try {
-      v = torch::pickle_load(bytes);
-    } catch (const c10::Error& e) {
-      fail("ERR_CHECKPOINT", path_, ": cannot read the pickled state dict: ", e.what_without_backtrace());
-    }
-    check(v.isGenericDict(), "ERR_CHECKPOINT", path_, " does not hold a {name: tensor} state dict");
-    for (const auto& kv : v.toGenericDict()) {
-      check(kv.key().isString(), "ERR_CHECKPOINT", path_, ": a state-dict key is not a string");
-      check(kv.value().isTensor(), "ERR_CHECKPOINT", path_, ": entry '", kv.key().toStringRef(), "' is not a tensor");
-      out_.emplace_back(kv.key().toStringRef(), kv.value().toTensor());
-    }
-  }
-  Napi::Value result(Napi::Env env) override {
-    auto arr = Napi::Array::New(env, out_.size());
-    for (size_t i = 0; i < out_.size(); i++) {
-      auto t = out_[i].second;
-      if (t.is_floating_point()) t = t.to(torch::kFloat);
-      auto o = tensorToJs(env, t);
-      o.Set("name", out_[i].first);
-      arr.Set(static_cast<uint32_t>(i), o);
-    }
-    return arr;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::pair<std::string, torch::Tensor>> out_;
-};
-
-Napi::Value ReadTorchBin(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) throwJs(env, "ERR_INPUT", "readTorchBin takes a path");
-  return queue(new TorchBinWorker(env, info[0].As<Napi::String>().Utf8Value()));
-}
-
 // Throws a coded native error on purpose: tests check that codes cross the boundary.
 Napi::Value RaiseForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -149,7 +98,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  exports.Set("readTorchBin", Napi::Function::New(env, ReadTorchBin, "readTorchBin"));
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
   initModel(env, exports);
   initTrainer(env, exports);

@@ -53,7 +53,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeTrainer",
                        {InstanceMethod<&TrainerWrap::step>("step"), InstanceMethod<&TrainerWrap::evaluate>("evaluate"),
-                        InstanceMethod<&TrainerWrap::detect>("detect"), InstanceMethod<&TrainerWrap::getState>("getState"),
+                        InstanceMethod<&TrainerWrap::detect>("detect"),
+                        InstanceMethod<&TrainerWrap::inspect>("inspect"), InstanceMethod<&TrainerWrap::optimizerInfo>("optimizerInfo"), InstanceMethod<&TrainerWrap::getState>("getState"),
                         InstanceMethod<&TrainerWrap::loadState>("loadState"), InstanceMethod<&TrainerWrap::getRng>("getRng"),
                         InstanceMethod<&TrainerWrap::setRng>("setRng"), InstanceMethod<&TrainerWrap::setStep>("setStep"),
                         InstanceMethod<&TrainerWrap::dispose>("dispose"), InstanceAccessor<&TrainerWrap::busyGetter>("busy"),
@@ -85,15 +86,37 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       for (auto& b : batches_) micro.push_back(b.tensors());
       if (mode_ == 0) m_ = t.step(micro);
       else if (mode_ == 1) m_ = t.evaluate(micro[0][0], micro[0][1], micro[0][2]);
-      else probs_ = t.detect(micro[0][0], micro[0][1], micro[0][2]);
+      else if (mode_ == 2) probs_ = t.detect(micro[0][0], micro[0][1], micro[0][2]);
+      else insp_ = t.inspect(micro[0][0], micro[0][1], micro[0][2]);
     }
-    Napi::Value result(Napi::Env env) override { return mode_ == 2 ? Napi::Value(tensorToJs(env, probs_)) : Napi::Value(metricsToJs(env, m_)); }
+    Napi::Value result(Napi::Env env) override {
+      if (mode_ == 2) return tensorToJs(env, probs_);
+      if (mode_ != 3) return metricsToJs(env, m_);
+      auto o = Napi::Object::New(env);
+      auto put = [&](const char* k, const torch::Tensor& t) {
+        if (t.defined()) o.Set(k, tensorToJs(env, t.cpu()));
+      };
+      put("maskedInput", insp_.maskedInput);
+      put("positions", insp_.positions);
+      put("weights", insp_.weights);
+      put("original", insp_.original);
+      put("sampled", insp_.sampled);
+      put("fakeInput", insp_.fakeInput);
+      put("labels", insp_.labels.defined() ? insp_.labels.to(torch::kByte) : insp_.labels);
+      put("generatorLogits", insp_.generatorLogits);
+      put("discriminatorLogits", insp_.discriminatorLogits);
+      o.Set("mlmLoss", insp_.mlm.item<double>());
+      o.Set("rtdLoss", insp_.rtd.item<double>());
+      o.Set("loss", insp_.loss.item<double>());
+      return o;
+    }
 
    private:
     std::vector<JsBatch> batches_;
     int mode_;
     StepMetrics m_;
     torch::Tensor probs_;
+    Inspection insp_;
   };
 
   // step(batches[]) -> Promise<metrics>: one update, gradients accumulated over the batches.
@@ -108,6 +131,22 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   }
   Napi::Value evaluate(const Napi::CallbackInfo& info) { return single(info, 1); }
   Napi::Value detect(const Napi::CallbackInfo& info) { return single(info, 2); }
+  Napi::Value inspect(const Napi::CallbackInfo& info) { return single(info, 3); }
+
+  // optimizerInfo() -> [{name, decay}]: which parameters get weight decay.
+  Napi::Value optimizerInfo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_->trainer) throwJs(env, "ERR_DISPOSED", "the trainer has been disposed");
+    auto& ps = state_->trainer->optimizer().params();
+    auto arr = Napi::Array::New(env, ps.size());
+    for (size_t i = 0; i < ps.size(); i++) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", ps[i].name);
+      o.Set("decay", ps[i].decay);
+      arr.Set(static_cast<uint32_t>(i), o);
+    }
+    return arr;
+  }
   Napi::Value single(const Napi::CallbackInfo& info, int mode) {
     Napi::Env env = info.Env();
     std::vector<JsBatch> bs;

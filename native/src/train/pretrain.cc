@@ -91,7 +91,7 @@ void Pretrainer::checkBatch(const torch::Tensor& ids, const torch::Tensor& types
 }
 
 Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask,
-                                        std::optional<at::Generator> rng) {
+                                        std::optional<at::Generator> rng, Inspection* insp) {
   auto B = ids.size(0), T = ids.size(1);
   auto budget = std::min(maskBudget(o_.mask_prob, T), T);
   auto m = maskTokens(ids, mask, o_.mask_prob, budget, o_.special, o_.mask_fraction, rng);
@@ -108,6 +108,13 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto genCorrect = ((logits.detach().argmax(-1) == m.original).to(torch::kFloat) * m.weights).sum();
   auto mf = mask.to(torch::kFloat);
   auto real = mf.sum();
+  if (insp) {
+    insp->maskedInput = m.input;
+    insp->positions = m.positions;
+    insp->weights = m.weights;
+    insp->original = m.original;
+    insp->generatorLogits = logits.detach();
+  }
   if (!o_.electra_objective) {
     f.loss = f.mlm;
     f.rtd = torch::zeros({}, f.mlm.options());
@@ -131,7 +138,26 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto pos = labels.sum().to(torch::kFloat);
   auto correct = ((pred == labels) & maskb).sum().to(torch::kFloat);
   f.stats = torch::stack({f.mlm.detach(), f.rtd.detach(), f.loss.detach(), genCorrect, wsum, tp, predPos, pos, correct, real});
+  if (insp) {
+    insp->sampled = sampled;
+    insp->fakeInput = fake;
+    insp->labels = labels;
+    insp->discriminatorLogits = dl.detach();
+  }
   return f;
+}
+
+Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
+  checkBatch(ids, types, mask);
+  if (disc_) disc_->eval();
+  gen_->eval();
+  torch::NoGradGuard ng;
+  Inspection insp;
+  auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt, &insp);
+  insp.mlm = f.mlm;
+  insp.rtd = f.rtd;
+  insp.loss = f.loss;
+  return insp;
 }
 
 static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {

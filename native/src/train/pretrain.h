@@ -30,6 +30,14 @@ struct StepMetrics {
   bool skipped = false;
 };
 
+// Every intermediate of one forward pass, for tests and debugging (inspect()).
+struct Inspection {
+  torch::Tensor maskedInput, positions, weights, original, sampled, fakeInput, labels;
+  torch::Tensor generatorLogits;      // (B, N, V) at the selected positions
+  torch::Tensor discriminatorLogits;  // (B, T)
+  torch::Tensor mlm, rtd, loss;
+};
+
 class Pretrainer {
  public:
   Pretrainer(const PretrainOptions& o, torch::Device device);
@@ -39,6 +47,8 @@ class Pretrainer {
   StepMetrics step(const std::vector<std::array<torch::Tensor, 3>>& micro);
   // Metrics on a batch without updating (eval mode, fixed masking seed).
   StepMetrics evaluate(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask);
+  // One forward pass in eval mode without update, returning its intermediates.
+  Inspection inspect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask);
   // Discriminator probability that each token was replaced: (B, T).
   torch::Tensor detect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask);
 
@@ -55,7 +65,8 @@ class Pretrainer {
     torch::Tensor loss, mlm, rtd;
     torch::Tensor stats;  // (8) float: see computeMetrics
   };
-  Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, std::optional<at::Generator> gen);
+  Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, std::optional<at::Generator> gen,
+                  Inspection* insp = nullptr);
   void checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const;
 
   PretrainOptions o_;

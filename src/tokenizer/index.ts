@@ -1,0 +1,14 @@
+/** Public tokenizer API: WordPiece through the Hugging Face binding, and our vocabulary trainer. */
+export {
+  ElectraTokenizer,
+  BERT_SPECIAL_TOKENS,
+  vocabHash,
+  type VocabOptions,
+  type SpecialTokens,
+  type Encoded,
+  type EncodeOptions,
+  type EncodeInput,
+} from './tokenizer';
+export { trainWordPiece, WordCounter, DEFAULT_SPECIAL_TOKENS, type TrainOptions, type TrainResult } from './trainer';
+export { trainVocabulary, type TrainVocabularyOptions, type TrainVocabularyResult } from './vocab';
+export { bertNormalize, bertPreTokenize, type BertNormalizeOptions } from './normalize';

@@ -1,0 +1,344 @@
+/**
+ * The pre-training loop: data, steps, metrics log, evaluation, checkpoints (atomic, keep the
+ * last K), exact resume, `--init-from`, abort and signals, and the HTML report.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { formatIssues, PRESETS, presetConfig, type ElectraConfigInput, type PresetName } from '../config';
+import { cleanStaleTemps } from '../checkpoint/atomic';
+import { ElectraError, toElectraError } from '../errors';
+import { BatchLoader, type Batch } from '../data/loader';
+import { checkVocab, PretrainDataset, type Cursor } from '../data/dataset';
+import { Progress } from '../data/progress';
+import { ElectraTokenizer } from '../tokenizer/tokenizer';
+import type { NativeBatch } from '../native';
+import { Pretrainer, type StepMetrics } from './pretrainer';
+import { trainerOptionsSchema } from './options';
+import { writeReport, type MetricRow } from './report';
+
+export const runOptionsSchema = trainerOptionsSchema
+  .omit({ lr: true, warmupSteps: true, totalSteps: true, maskProb: true })
+  .extend({
+    /** Output directory (checkpoints, metrics.jsonl, report.html). */
+    out: z.string().min(1),
+    /** A prepared dataset directory (`electra prepare`). */
+    data: z.string().min(1),
+    /** The tokenizer the data was prepared with (a directory or vocab.txt / tokenizer.json). */
+    tokenizer: z.string().min(1),
+    preset: z.enum(['tiny', 'small', 'base', 'large']).default('small'),
+    /** Overrides of the discriminator config (HF field names). */
+    discriminator: z.record(z.string(), z.unknown()).optional(),
+    generatorFraction: z.number().gt(0).max(1).optional(),
+    steps: z.number().int().positive(),
+    batch: z.number().int().positive().optional(),
+    /** Micro-batches per update (gradient accumulation). */
+    accumulate: z.number().int().positive().default(1),
+    lr: z.number().nonnegative().optional(),
+    warmupSteps: z.number().int().nonnegative().optional(),
+    maskProb: z.number().gt(0).lt(1).optional(),
+    evalEvery: z.number().int().nonnegative().default(100),
+    evalExamples: z.number().int().nonnegative().default(256),
+    saveEvery: z.number().int().nonnegative().default(1000),
+    keep: z.number().int().positive().default(3),
+    logEvery: z.number().int().positive().default(10),
+    resume: z.boolean().default(false),
+    initFrom: z.string().optional(),
+    /** Stop (with a checkpoint) after this many seconds of training. */
+    maxSeconds: z.number().positive().optional(),
+    progress: z.boolean().default(true),
+    /** Threads for libtorch on the CPU (default: libtorch's choice). */
+    threads: z.number().int().positive().optional(),
+  });
+
+export type RunOptionsInput = z.input<typeof runOptionsSchema>;
+export type RunOptions = z.output<typeof runOptionsSchema>;
+
+export interface RunCallbacks {
+  /** Stops the run after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  onStep?: (m: StepMetrics & { tokensPerSecond: number }) => void;
+  onEval?: (m: StepMetrics) => void;
+  onCheckpoint?: (dir: string) => void;
+}
+
+export interface RunSummary {
+  out: string;
+  startStep: number;
+  step: number;
+  checkpoint: string | null;
+  seconds: number;
+  tokensPerSecond: number;
+  firstEval: StepMetrics | null;
+  lastEval: StepMetrics | null;
+  stoppedBy: 'steps' | 'time' | 'abort';
+}
+
+const CKPT = /^checkpoint-(\d+)$/;
+
+/** Complete checkpoints in `out`, oldest first. */
+export function listCheckpoints(out: string): { step: number; dir: string }[] {
+  if (!fs.existsSync(out)) return [];
+  return fs
+    .readdirSync(out)
+    .map((n) => ({ m: CKPT.exec(n), n }))
+    .filter((x) => x.m && fs.existsSync(path.join(out, x.n, 'trainer_state.json')))
+    .map((x) => ({ step: Number(x.m![1]), dir: path.join(out, x.n) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+function probeWritable(out: string): void {
+  try {
+    fs.mkdirSync(out, { recursive: true });
+    const probe = path.join(out, `.write-probe-${process.pid}`);
+    fs.writeFileSync(probe, Buffer.alloc(64 * 1024));
+    fs.rmSync(probe);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ElectraError('ERR_IO', `the output directory ${out} is not writable (${code === 'ENOSPC' ? 'no space left' : (e as Error).message}); nothing was trained`, { cause: e });
+  }
+}
+
+function tokenizerFiles(tokPath: string): string[] {
+  const dir = fs.statSync(tokPath).isDirectory() ? tokPath : path.dirname(tokPath);
+  return ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.existsSync(f));
+}
+
+function readMetrics(file: string, upTo: number): MetricRow[] {
+  if (!fs.existsSync(file)) return [];
+  const rows: MetricRow[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as MetricRow;
+      if (r.step <= upTo) rows.push(r);
+    } catch {
+      // A line cut by a kill; dropped on rewrite.
+    }
+  }
+  return rows;
+}
+
+function fmtMetrics(m: StepMetrics): string {
+  return `loss ${m.loss.toFixed(3)} mlm ${m.mlmLoss.toFixed(3)} rtd ${m.rtdLoss.toFixed(4)} disc-acc ${m.discriminatorAccuracy.toFixed(3)}`;
+}
+
+/** Runs (or resumes) a pre-training run. */
+export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): Promise<RunSummary> {
+  const parsed = runOptionsSchema.safeParse(input);
+  if (!parsed.success) throw new ElectraError('ERR_CONFIG', `pretrain: ${formatIssues(parsed.error)}`);
+  const o = parsed.data;
+  const preset = PRESETS[o.preset as PresetName];
+  const batchSize = o.batch ?? preset.batch;
+  const out = path.resolve(o.out);
+  probeWritable(out);
+  cleanStaleTemps(out);
+  if (o.threads) (await import('../runtime')).setNumThreads(o.threads);
+
+  const tokenizer = ElectraTokenizer.load(o.tokenizer);
+  const dataset = PretrainDataset.open(o.data);
+  const tokFiles = tokenizerFiles(o.tokenizer);
+  let trainer: Pretrainer | undefined;
+  let loader: BatchLoader | undefined;
+  try {
+    checkVocab(dataset.meta, tokenizer);
+    const evalN = Math.min(o.evalExamples, Math.floor(dataset.length / 10));
+    const { train, eval: heldOut } = dataset.split(evalN);
+    if (train.length < batchSize) {
+      throw new ElectraError('ERR_DATA', `${o.data} has ${train.length} training examples, fewer than one batch of ${batchSize}`);
+    }
+    const metricsFile = path.join(out, 'metrics.jsonl');
+    const existing = listCheckpoints(out);
+    let cursor: Cursor | undefined;
+    let rows: MetricRow[] = [];
+    let elapsedBefore = 0;
+    if (o.resume && existing.length > 0) {
+      const last = existing[existing.length - 1]!;
+      const r = await Pretrainer.fromCheckpoint(last.dir, { device: o.device, skipNonFinite: o.skipNonFinite });
+      trainer = r.trainer;
+      cursor = r.state.extra.cursor as Cursor | undefined;
+      elapsedBefore = Number(r.state.extra.seconds ?? 0);
+      rows = readMetrics(metricsFile, trainer.step);
+      process.stderr.write(`electra: resuming from ${last.dir} (step ${trainer.step})\n`);
+    } else {
+      if (existing.length > 0) {
+        throw new ElectraError('ERR_CONFIG', `${out} already holds checkpoints (${existing.map((c) => path.basename(c.dir)).join(', ')}): pass --resume to continue, or choose another --out`);
+      }
+      const disc = presetConfig(o.preset as PresetName, {
+        vocab_size: tokenizer.vocabSize,
+        max_position_embeddings: Math.max(dataset.maxLength, (preset.discriminator.max_position_embeddings as number | undefined) ?? 512),
+        pad_token_id: tokenizer.specialIds.pad,
+        ...(o.discriminator as Partial<ElectraConfigInput>),
+      });
+      trainer = await Pretrainer.create({
+        ...o,
+        lr: o.lr ?? preset.lr,
+        maskProb: o.maskProb ?? preset.maskProb,
+        warmupSteps: o.warmupSteps ?? Math.min(10000, Math.ceil(o.steps / 10)),
+        totalSteps: o.steps,
+        discriminator: disc,
+        generatorFraction: o.generatorFraction ?? preset.generatorFraction,
+        special: tokenizer.specialIds,
+      });
+      if (o.initFrom) {
+        const parts = await trainer.loadWeights(o.initFrom);
+        process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
+      }
+    }
+    fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+    const startStep = trainer.step;
+    const configForReport = { ...o, batch: batchSize, trainer: trainer.options, discriminator: trainer.discriminatorConfig, generator: trainer.generatorConfig };
+
+    loader = new BatchLoader(train, { batchSize, seed: o.seed, prefetch: 4, ...(cursor ? { cursor } : {}) });
+    const evalBatches: NativeBatch[] = [];
+    if (heldOut.length > 0) {
+      const el = new BatchLoader(heldOut, { batchSize: Math.min(batchSize, heldOut.length), shuffle: false, epochs: 1, dropLast: false });
+      for (let b = await el.next(); b; b = await el.next()) evalBatches.push(toNative(b));
+      await el[Symbol.asyncDispose]();
+    }
+    const evaluate = async (): Promise<StepMetrics | null> => {
+      if (evalBatches.length === 0) return null;
+      const ms: StepMetrics[] = [];
+      for (const b of evalBatches) ms.push(await trainer!.evaluate(b));
+      const avg = { ...ms[0]! };
+      for (const k of ['loss', 'mlmLoss', 'rtdLoss', 'generatorAccuracy', 'discriminatorAccuracy', 'replacedPrecision', 'replacedRecall', 'replacedFraction'] as const) {
+        avg[k] = ms.reduce((s, m) => s + m[k], 0) / ms.length;
+      }
+      return avg;
+    };
+    const log = (row: MetricRow) => {
+      rows.push(row);
+      fs.appendFileSync(metricsFile, JSON.stringify(row) + '\n');
+    };
+
+    let lastSaved: string | null = null;
+    let elapsed = elapsedBefore;
+    const save = async () => {
+      const dir = path.join(out, `checkpoint-${trainer!.step}`);
+      await trainer!.saveCheckpoint(dir, {
+        extra: { cursor: loader!.cursor(), seconds: elapsed, batch: batchSize, data: path.resolve(o.data), tokenizer: path.resolve(o.tokenizer) },
+        tokenizerFiles: tokFiles,
+      });
+      lastSaved = dir;
+      const all = listCheckpoints(out);
+      for (const c of all.slice(0, Math.max(0, all.length - o.keep))) fs.rmSync(c.dir, { recursive: true, force: true });
+      writeReport(path.join(out, 'report.html'), rows, configForReport, { step: trainer!.step, of: o.steps, 'last checkpoint': path.basename(dir) });
+      cb.onCheckpoint?.(dir);
+    };
+
+    // Signals: the first finishes the step and checkpoints; a second aborts at once.
+    let stopRequested: 'abort' | null = null;
+    const onSignal = () => {
+      if (stopRequested) {
+        process.stderr.write('\nelectra: second interrupt, aborting without a checkpoint\n');
+        process.exit(130);
+      }
+      stopRequested = 'abort';
+      process.stderr.write('\nelectra: interrupt: finishing this step and writing a checkpoint (again to abort)\n');
+    };
+    const onAbort = () => {
+      stopRequested = 'abort';
+    };
+    cb.signal?.addEventListener('abort', onAbort);
+    if (cb.signal?.aborted) stopRequested = 'abort';
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    const firstEval = startStep === 0 ? await evaluate() : (rows.find((r) => r.type === 'eval') as unknown as StepMetrics | undefined) ?? null;
+    if (startStep === 0 && firstEval) log({ type: 'eval', ...firstEval, step: 0 });
+    let lastEval: StepMetrics | null = firstEval;
+    const progress = new Progress({ label: 'pretrain', total: o.steps - startStep, enabled: o.progress });
+    const tokensPerStep = batchSize * o.accumulate * dataset.maxLength;
+    let stoppedBy: RunSummary['stoppedBy'] = 'steps';
+    const t0 = Date.now();
+    let windowStart = Date.now();
+    let windowSteps = 0;
+    try {
+      while (trainer.step < o.steps) {
+        if (stopRequested) {
+          stoppedBy = 'abort';
+          break;
+        }
+        if (o.maxSeconds !== undefined && (Date.now() - t0) / 1000 >= o.maxSeconds) {
+          stoppedBy = 'time';
+          break;
+        }
+        const micro: NativeBatch[] = [];
+        for (let i = 0; i < o.accumulate; i++) {
+          const b = await loader.next();
+          if (!b) throw new ElectraError('ERR_DATA', 'the data loader ended unexpectedly');
+          micro.push(toNative(b));
+        }
+        let m: StepMetrics;
+        try {
+          m = await trainer.trainStep(micro);
+        } catch (e) {
+          const err = toElectraError(e);
+          if (err.code === 'ERR_DIVERGED') {
+            elapsed = elapsedBefore + (Date.now() - t0) / 1000;
+            if (!lastSaved || !lastSaved.endsWith(`-${trainer.step}`)) await save();
+            throw new ElectraError('ERR_DIVERGED', `${err.message}; the last good state is saved in ${lastSaved}`);
+          }
+          throw err;
+        }
+        windowSteps++;
+        const now = Date.now();
+        const tps = (windowSteps * tokensPerStep) / Math.max(1e-3, (now - windowStart) / 1000);
+        if (now - windowStart > 5000) {
+          windowStart = now;
+          windowSteps = 0;
+        }
+        elapsed = elapsedBefore + (now - t0) / 1000;
+        cb.onStep?.({ ...m, tokensPerSecond: tps });
+        if (m.step % o.logEvery === 0 || m.step === o.steps || m.step === startStep + 1) {
+          log({ type: 'train', ...m, tokensPerSecond: Math.round(tps), seconds: Math.round(elapsed) });
+        }
+        progress.update(m.step - startStep, `step ${m.step} ${(tps / 1000).toFixed(1)}k tok/s ${fmtMetrics(m)}`);
+        if (o.evalEvery > 0 && m.step % o.evalEvery === 0) {
+          const e = await evaluate();
+          if (e) {
+            lastEval = e;
+            log({ type: 'eval', ...e, step: m.step });
+            cb.onEval?.(e);
+          }
+        }
+        if (o.saveEvery > 0 && m.step % o.saveEvery === 0 && m.step < o.steps) await save();
+      }
+      if (lastEval?.step !== trainer.step) {
+        const e = await evaluate();
+        if (e) {
+          lastEval = e;
+          log({ type: 'eval', ...e, step: trainer.step });
+        }
+      }
+      if (trainer.step > startStep || !lastSaved) await save();
+      progress.finish(`step ${trainer.step}${stoppedBy !== 'steps' ? ` (stopped: ${stoppedBy})` : ''}`);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      cb.signal?.removeEventListener('abort', onAbort);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    return {
+      out,
+      startStep,
+      step: trainer.step,
+      checkpoint: lastSaved,
+      seconds,
+      tokensPerSecond: ((trainer.step - startStep) * tokensPerStep) / Math.max(seconds, 1e-3),
+      firstEval: firstEval ?? null,
+      lastEval,
+      stoppedBy,
+    };
+  } finally {
+    if (loader) await loader[Symbol.asyncDispose]();
+    trainer?.dispose();
+    dataset.close();
+  }
+}
+
+function toNative(b: Batch): NativeBatch {
+  return { inputIds: b.inputIds, tokenTypeIds: b.tokenTypeIds, attentionMask: b.attentionMask, shape: b.shape };
+}
