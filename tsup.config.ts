@@ -10,4 +10,5 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   shims: true,
+  outExtension: ({ format }) => ({ js: format === 'cjs' ? '.cjs' : '.mjs' }),
 });

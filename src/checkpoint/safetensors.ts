@@ -205,7 +205,8 @@ function parseHeaderBytes(bytes: Uint8Array, totalBytes: number, source: string)
       if (!isPlainObject(value)) fail(source, `__metadata__ must be an object of strings, got ${describe(value)}`);
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') fail(source, `__metadata__.${k} must be a string, got ${describe(v)}`);
-        metadata[k] = v;
+        // defineProperty, not assignment: a key named "__proto__" must stay an ordinary entry
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -619,7 +620,8 @@ function plan(tensors: SafetensorsInput, file: string): Planned[] {
     const dtype = WRITE_AS[t.dtype];
     if (dtype === undefined) writeFail(file, `tensor ${JSON.stringify(name)} has unknown dtype ${describe(t.dtype)}`);
     const Ctor = DATA_CTOR[t.dtype];
-    if (!(t.data instanceof Ctor)) {
+    // Compared by tag, not instanceof: arrays from the addon or a vm context come from another realm.
+    if (!ArrayBuffer.isView(t.data) || Object.prototype.toString.call(t.data) !== `[object ${Ctor.name}]`) {
       writeFail(file, `tensor ${JSON.stringify(name)} is ${t.dtype} but its data is a ${t.data?.constructor?.name ?? typeof t.data}, expected ${Ctor.name}`);
     }
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {

@@ -96,7 +96,7 @@ describe('Permutation', () => {
     for (const n of [1, 2, 3, 10, 97, 1000, 4097]) {
       const p = new Permutation(n, 5);
       const seen = new Uint8Array(n);
-      for (let i = 0; i < n; i++) seen[p.at(i)]++;
+      for (let i = 0; i < n; i++) seen[p.at(i)] = seen[p.at(i)]! + 1;
       expect(seen.every((x) => x === 1)).toBe(true);
     }
     const a = Array.from({ length: 100 }, (_, i) => new Permutation(100, 1).at(i));

@@ -66,6 +66,11 @@ function toBf16(x: number): number {
   return b.getUint32(0) >>> 16;
 }
 
+/** Elements of any tensor's data as a plain array (empty when absent). */
+function vals(d: ArrayLike<number | bigint> | undefined): (number | bigint)[] {
+  return d ? Array.from(d) : [];
+}
+
 function expectCheckpointError(fn: () => unknown, pattern: RegExp): void {
   let caught: unknown;
   try {
@@ -93,6 +98,16 @@ function rawHeader(json: Buffer): Buffer {
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([prefix, json]);
+}
+
+const probes = new Map<string, string | undefined>();
+/** Why python3 cannot import `modules`, or undefined when it can (memoised: importing torch is slow). */
+function pythonMissing(modules: string): string | undefined {
+  if (!probes.has(modules)) {
+    const r = spawnSync('python3', ['-c', `import ${modules}`], { encoding: 'utf8' });
+    probes.set(modules, r.status === 0 ? undefined : (r.stderr || String(r.error)).trim().split('\n').pop());
+  }
+  return probes.get(modules);
 }
 
 function writeTmp(name: string, bytes: Uint8Array): string {
@@ -130,7 +145,7 @@ describe('round trip', () => {
     expect(got?.dtype).toBe(t.dtype);
     expect(got?.shape).toEqual(t.shape);
     expect(got?.data.constructor).toBe(t.data.constructor);
-    expect(Array.from(got?.data ?? [])).toEqual(Array.from(t.data));
+    expect(vals(got?.data)).toEqual(vals(t.data));
   });
 
   test('all dtypes together, sync and async, Map input, custom metadata', async () => {
@@ -145,7 +160,7 @@ describe('round trip', () => {
       for (const [name, t] of map) {
         const got = r.tensors.get(name);
         expect(got?.shape).toEqual(t.shape);
-        expect(Array.from(got?.data ?? [])).toEqual(Array.from(t.data));
+        expect(vals(got?.data)).toEqual(vals(t.data));
       }
     }
     const f16Bits = a.tensors.get('f16')?.data as Uint16Array;
@@ -224,7 +239,7 @@ describe('reading', () => {
     const spy = jest.spyOn(realFs, 'readSync');
     try {
       const { tensors } = readSafetensors(f);
-      const lengths = spy.mock.calls.map((c) => c[3] as number);
+      const lengths = spy.mock.calls.map((c) => (c as unknown[])[3] as number);
       expect(lengths.reduce((a, b) => a + b, 0)).toBe(size);
       expect(spy).toHaveBeenCalledTimes(3); // 8-byte prefix, header, data
       const buffers = new Set([...tensors.values()].filter((t) => t.data.length > 0).map((t) => t.data.buffer));
@@ -246,8 +261,8 @@ describe('reading', () => {
     }, data);
     const f = writeTmp('unaligned.safetensors', bytes);
     const { tensors } = readSafetensors(f);
-    expect(Array.from(tensors.get('a')?.data ?? [])).toEqual([9, 8, 7]);
-    expect(Array.from(tensors.get('b')?.data ?? [])).toEqual([1.25, -2]);
+    expect(vals(tensors.get('a')?.data)).toEqual([9, 8, 7]);
+    expect(vals(tensors.get('b')?.data)).toEqual([1.25, -2]);
     expect(tensors.get('b')?.data.buffer).not.toBe(tensors.get('a')?.data.buffer);
     const copied = readSafetensors(writeTmp('views2.safetensors', serializeSafetensors(sampleTensors())), { copy: true });
     const buffers = new Set([...copied.tensors.values()].map((t) => t.data.buffer));
@@ -260,8 +275,8 @@ describe('reading', () => {
     shifted.set(bytes, 1);
     for (const b of [bytes, shifted.subarray(1)]) {
       const { tensors } = parseSafetensors(b);
-      expect(Array.from(tensors.get('f32')?.data ?? [])).toEqual(FLOATS);
-      expect(Array.from(tensors.get('i64')?.data ?? [])).toEqual([-(2n ** 62n), 0n, 1n, 2n ** 40n + 3n]);
+      expect(vals(tensors.get('f32')?.data)).toEqual(FLOATS);
+      expect(vals(tensors.get('i64')?.data)).toEqual([-(2n ** 62n), 0n, 1n, 2n ** 40n + 3n]);
     }
   });
 
@@ -271,8 +286,8 @@ describe('reading', () => {
     try {
       const { tensors } = readSafetensors(f, { names: ['u8'] });
       expect([...tensors.keys()]).toEqual(['u8']);
-      expect(Array.from(tensors.get('u8')?.data ?? [])).toEqual([0, 1, 255]);
-      const dataRead = spy.mock.calls[2]?.[3] as number;
+      expect(vals(tensors.get('u8')?.data)).toEqual([0, 1, 255]);
+      const dataRead = (spy.mock.calls[2] as unknown[] | undefined)?.[3] as number;
       expect(dataRead).toBeLessThan(16);
     } finally {
       spy.mockRestore();
@@ -289,8 +304,15 @@ describe('reading', () => {
     }, Uint8Array.from([1, 2, 3, 4]));
     const f = writeTmp('i8.safetensors', bytes);
     expectCheckpointError(() => readSafetensors(f), /tensor "a" has dtype I8, which electra-node cannot load/);
-    expect(Array.from(readSafetensors(f, { names: ['b'] }).tensors.get('b')?.data ?? [])).toEqual([3, 4]);
+    expect(vals(readSafetensors(f, { names: ['b'] }).tensors.get('b')?.data)).toEqual([3, 4]);
     expect(readSafetensorsHeader(f).entries.map((e) => e.dtype)).toEqual(['I8', 'U8']);
+  });
+
+  test('a metadata key named __proto__ stays an ordinary entry', () => {
+    const bytes = handMade('{"__metadata__":{"__proto__":"x","format":"pt"},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 1);
+    const { metadata } = parseSafetensors(bytes);
+    expect(Object.keys(metadata)).toEqual(['__proto__', 'format']);
+    expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype);
   });
 
   test('an empty file set (no tensors) is valid', () => {
@@ -313,25 +335,25 @@ describe('compatibility with Python safetensors', () => {
       return v;
     };
     expect(t('f32')).toMatchObject({ dtype: 'float32', shape: [2, 3], sourceDtype: 'F32' });
-    expect(Array.from(t('f32').data)).toEqual(FLOATS);
+    expect(vals(t('f32').data)).toEqual(FLOATS);
     expect(t('f16')).toMatchObject({ dtype: 'float16', shape: [2, 3] });
     expect(Array.from(t('f16').data as Uint16Array, f16)).toEqual(FLOATS);
     expect(t('bf16')).toMatchObject({ dtype: 'bfloat16', shape: [2, 3] });
     expect(Array.from(t('bf16').data as Uint16Array, bf16)).toEqual(BF_FLOATS);
     expect(t('f64')).toMatchObject({ dtype: 'float32', shape: [3], sourceDtype: 'F64' });
-    expect(Array.from(t('f64').data)).toEqual([Math.fround(0.1), -2.5, Math.fround(1e10)]);
+    expect(vals(t('f64').data)).toEqual([Math.fround(0.1), -2.5, Math.fround(1e10)]);
     expect(t('i64').data).toBeInstanceOf(BigInt64Array);
-    expect(Array.from(t('i64').data)).toEqual([-(2n ** 62n), 0n, 1n, 2n ** 40n + 3n]);
-    expect(Array.from(t('i32').data)).toEqual([-2147483648, 0, 7, 2147483647]);
+    expect(vals(t('i64').data)).toEqual([-(2n ** 62n), 0n, 1n, 2n ** 40n + 3n]);
+    expect(vals(t('i32').data)).toEqual([-2147483648, 0, 7, 2147483647]);
     expect(t('u8')).toMatchObject({ dtype: 'uint8', sourceDtype: 'U8' });
-    expect(Array.from(t('u8').data)).toEqual([0, 1, 255]);
+    expect(vals(t('u8').data)).toEqual([0, 1, 255]);
     expect(t('bool')).toMatchObject({ dtype: 'uint8', sourceDtype: 'BOOL', shape: [3] });
-    expect(Array.from(t('bool').data)).toEqual([1, 0, 1]);
+    expect(vals(t('bool').data)).toEqual([1, 0, 1]);
     expect(t('scalar')).toMatchObject({ shape: [] });
-    expect(Array.from(t('scalar').data)).toEqual([42]);
+    expect(vals(t('scalar').data)).toEqual([42]);
     expect(t('empty')).toMatchObject({ shape: [0, 4] });
     expect(t('empty').data.length).toBe(0);
-    expect(Array.from(t('layer.ünï.weight').data)).toEqual([1, 2]);
+    expect(vals(t('layer.ünï.weight').data)).toEqual([1, 2]);
   });
 
   test('our writer reproduces python_writable.safetensors byte for byte', () => {
@@ -344,9 +366,9 @@ describe('compatibility with Python safetensors', () => {
   });
 
   test('python3 safetensors.torch.load_file reads what we write', () => {
-    const probe = spawnSync('python3', ['-c', 'import safetensors.torch, torch'], { encoding: 'utf8' });
-    if (probe.status !== 0) {
-      console.warn(`skipping the Python check: python3 with safetensors and torch is not available (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`);
+    const missing = pythonMissing('safetensors.torch, torch');
+    if (missing !== undefined) {
+      console.warn(`skipping the Python check: python3 with safetensors and torch is not available (${missing})`);
       return;
     }
     const f = path.join(tmp, 'for-python.safetensors');
@@ -423,9 +445,9 @@ describe('golden model fixtures', () => {
     ['disc-proj', 'ElectraForPreTraining'],
     ['gen', 'ElectraForMaskedLM'],
   ])('check_roundtrip.py reproduces %s exactly from its own directory', (name, cls) => {
-    const probe = spawnSync('python3', ['-c', 'import transformers, safetensors, torch'], { encoding: 'utf8' });
-    if (probe.status !== 0) {
-      console.warn(`skipping check_roundtrip.py: python3 with transformers is not available (${(probe.stderr || String(probe.error)).trim().split('\n').pop()})`);
+    const missing = pythonMissing('transformers, safetensors.torch, torch');
+    if (missing !== undefined) {
+      console.warn(`skipping check_roundtrip.py: python3 with transformers is not available (${missing})`);
       return;
     }
     const dir = path.join(models, name);
@@ -506,7 +528,7 @@ describe('malformed files are ERR_CHECKPOINT naming the file and the problem', (
     const spy = jest.spyOn(global, 'ArrayBuffer');
     try {
       expectCheckpointError(() => readSafetensors(f), /run past the data section/);
-      const big = spy.mock.calls.filter((c) => typeof c[0] === 'number' && c[0] > 1_000_000);
+      const big = (spy.mock.calls as unknown[][]).filter((c) => typeof c[0] === 'number' && c[0] > 1_000_000);
       expect(big).toEqual([]);
     } finally {
       spy.mockRestore();

@@ -1,0 +1,116 @@
+/**
+ * `electra demo` (npm run demo): the main job end to end on the SOTU corpus: a WordPiece
+ * vocabulary (reused when present), prepared data (reused), a short pre-training run (about five
+ * minutes on 2 CPU cores; CUDA when available), a checkpoint, and the discriminator spotting a
+ * replaced word. Learning is shown as the held-out replaced-token precision/recall at the start
+ * and at the end.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Electra } from '../electra';
+import { ElectraError } from '../errors';
+import { detectReplaced } from '../infer/detect';
+import { runtime } from '../runtime';
+import { pretrain } from '../train/loop';
+import { ensureData, ensureVocab } from '../train/pipeline';
+import { num, parse } from './args';
+import { formatDetection } from './detect';
+
+/** The demo model: ELECTRA-Small's shape scaled down so that five CPU minutes show learning. */
+export const DEMO_MODEL = {
+  embedding_size: 96,
+  hidden_size: 96,
+  num_hidden_layers: 3,
+  num_attention_heads: 2,
+  intermediate_size: 384,
+  max_position_embeddings: 128,
+};
+
+const SENTENCES: [string, string, string][] = [
+  ['the congress must act now to protect the rights of every american citizen .', 'rights', 'cotton'],
+  ['we will reduce the federal deficit and balance the budget this year .', 'budget', 'river'],
+];
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    out: { type: 'string' },
+    minutes: { type: 'string' },
+    steps: { type: 'string' },
+    device: { type: 'string' },
+    'vocab-size': { type: 'string' },
+    batch: { type: 'string' },
+  });
+  if (v.help) {
+    process.stdout.write(
+      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32]\n',
+    );
+    return 0;
+  }
+  const out = path.resolve(v.out ?? 'runs/demo');
+  const minutes = num(v.minutes, 'minutes', { min: 0.1 }) ?? 5;
+  const rt = runtime();
+  const device = v.device ?? (rt.cudaAvailable ? 'cuda' : 'cpu');
+  const onGpu = device.startsWith('cuda');
+  process.stderr.write(`electra demo: libtorch ${rt.libtorchVersion}, device ${device}, budget ${minutes} min of training\n`);
+  const tokDir = path.join(out, 'tokenizer');
+  const dataDir = path.join(out, 'data');
+  const runDir = path.join(out, 'run');
+  const tok = await ensureVocab('sotu', tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 64 }) ?? 8192);
+  await ensureData('sotu', tok, dataDir, 128);
+  if (fs.existsSync(runDir)) {
+    process.stderr.write(`electra demo: replacing the previous demo run in ${runDir}\n`);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+  const batch = num(v.batch, 'batch', { int: true, min: 1 }) ?? (onGpu ? 128 : 32);
+  // Steps sized to the time budget (measured on 2 cores: ~0.4 s per 32x128 step); the run also
+  // stops at the budget, so a slower machine still finishes on time.
+  const steps = num(v.steps, 'steps', { int: true, min: 1 }) ?? (onGpu ? 20000 : Math.max(50, Math.round((minutes * 60) / 0.45)));
+  const s = await pretrain({
+    out: runDir,
+    data: dataDir,
+    tokenizer: tokDir,
+    preset: 'small',
+    discriminator: DEMO_MODEL,
+    generatorFraction: 0.5,
+    steps,
+    batch,
+    lr: 1e-3,
+    warmupSteps: Math.min(500, Math.ceil(steps / 10)),
+    evalEvery: Math.max(50, Math.round(steps / 10)),
+    evalExamples: 256,
+    saveEvery: Math.max(100, Math.round(steps / 3)),
+    keep: 2,
+    maxSeconds: minutes * 60,
+    device,
+    precision: onGpu ? 'bf16' : 'fp32',
+    seed: 1,
+  });
+  if (!s.checkpoint) throw new ElectraError('ERR_CHECKPOINT', 'the demo run wrote no checkpoint');
+  const e0 = s.firstEval!, e1 = s.lastEval!;
+  const say = (x: string) => process.stdout.write(x + '\n');
+  say('');
+  say(`Pre-trained ${s.step} steps of ${batch} x 128 tokens in ${s.seconds.toFixed(0)} s (${Math.round(s.tokensPerSecond).toLocaleString('en-US')} tokens/s on ${device}).`);
+  say('Held-out replaced-token detection (discriminator), start -> end:');
+  say(`  precision ${e0.replacedPrecision.toFixed(3)} -> ${e1.replacedPrecision.toFixed(3)}`);
+  say(`  recall    ${e0.replacedRecall.toFixed(3)} -> ${e1.replacedRecall.toFixed(3)}`);
+  say(`  loss      ${e0.loss.toFixed(3)} -> ${e1.loss.toFixed(3)}   (generator accuracy ${e0.generatorAccuracy.toFixed(3)} -> ${e1.generatorAccuracy.toFixed(3)})`);
+  say(`Checkpoint: ${s.checkpoint}`);
+  say(`Report:     ${path.join(runDir, 'report.html')}`);
+  const disc = await Electra.load(path.join(s.checkpoint, 'discriminator'), { device });
+  try {
+    for (const [sentence, word, replacement] of SENTENCES) {
+      const altered = sentence.replace(word, replacement);
+      const r = await detectReplaced(disc, tok, altered);
+      const hit = r.tokens.find((t) => t.token === replacement || t.token.startsWith(replacement.slice(0, 3)));
+      const others = r.tokens.filter((t) => t !== hit && t.token !== '[CLS]' && t.token !== '[SEP]');
+      const mean = others.reduce((a, t) => a + t.probability, 0) / Math.max(1, others.length);
+      say('');
+      say(`"${altered}"  (${word} -> ${replacement})`);
+      say(formatDetection(r.tokens));
+      if (hit) say(`replaced word: p = ${hit.probability.toFixed(3)}; other words: mean p = ${mean.toFixed(3)}`);
+    }
+  } finally {
+    disc.dispose();
+  }
+  return 0;
+}

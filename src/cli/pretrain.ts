@@ -1,0 +1,115 @@
+/** `electra pretrain`: pre-train an ELECTRA pair from a corpus or prepared data. */
+import * as path from 'node:path';
+import { ElectraError } from '../errors';
+import { pretrain, type RunOptionsInput } from '../train/loop';
+import { ensureData, ensureVocab } from '../train/pipeline';
+import { num, parse } from './args';
+
+const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
+
+  --corpus SRC        text file/folder, .jsonl, .gz, - (stdin) or "sotu"; trains a vocabulary
+                      (unless --tokenizer) and prepares the data under OUT
+  --data DIR          data prepared by \`electra prepare\`
+  --tokenizer DIR     the tokenizer the data was prepared with (vocab.txt / tokenizer.json)
+  --vocab-size N      vocabulary size when one is trained (30522)
+  --max-len N         tokens per example when preparing (preset's, 128 for small)
+  --out DIR           run directory: checkpoint-<step>/, metrics.jsonl, report.html
+  --preset NAME       tiny | small | base | large (small)
+  --steps N           optimizer updates (required)
+  --batch N           examples per micro-batch (preset's)
+  --accumulate N      micro-batches per update (1)
+  --lr X              peak learning rate (preset's)   --warmup N   warmup updates (steps/10, at most 10k)
+  --objective NAME    electra | mlm (electra)         --mask-prob X (preset's: 0.15, 0.25 large)
+  --device D          cpu | cuda | cuda:N (cpu)       --precision fp32|bf16|fp16 (fp32; bf16/fp16 on CUDA)
+  --eval-every N      evaluate on held-out data every N updates (100)
+  --save-every N      checkpoint every N updates (1000); one is always written at the end
+  --keep K            keep the last K checkpoints (3)
+  --resume            continue from the last checkpoint in OUT (exact on CPU)
+  --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
+  --max-seconds S     stop (with a checkpoint) after S seconds
+  --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    corpus: { type: 'string', multiple: true },
+    data: { type: 'string' },
+    tokenizer: { type: 'string' },
+    'vocab-size': { type: 'string' },
+    'max-len': { type: 'string' },
+    out: { type: 'string' },
+    preset: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    accumulate: { type: 'string' },
+    lr: { type: 'string' },
+    warmup: { type: 'string' },
+    objective: { type: 'string' },
+    'mask-prob': { type: 'string' },
+    device: { type: 'string' },
+    precision: { type: 'string' },
+    'eval-every': { type: 'string' },
+    'save-every': { type: 'string' },
+    keep: { type: 'string' },
+    resume: { type: 'boolean' },
+    'init-from': { type: 'string' },
+    'max-seconds': { type: 'string' },
+    seed: { type: 'string' },
+    threads: { type: 'string' },
+    'skip-nonfinite': { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+  });
+  if (v.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (!v.out) throw new ElectraError('ERR_CONFIG', '--out is required');
+  if (!v.steps) throw new ElectraError('ERR_CONFIG', '--steps is required');
+  const out = path.resolve(v.out);
+  let data = v.data;
+  let tokenizer = v.tokenizer;
+  const preset = (v.preset ?? 'small') as RunOptionsInput['preset'];
+  if (v.corpus && v.data) throw new ElectraError('ERR_CONFIG', 'give either --corpus or --data, not both');
+  if (v.corpus) {
+    const tokDir = tokenizer ?? path.join(out, 'tokenizer');
+    const tok = await ensureVocab(v.corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 16 }) ?? 30522);
+    tokenizer = tokDir;
+    data = path.join(out, 'data');
+    const maxLen = num(v['max-len'], 'max-len', { int: true, min: 8, max: 4096 }) ?? ({ tiny: 64, small: 128, base: 512, large: 512 } as const)[preset ?? 'small'];
+    await ensureData(v.corpus, tok, data, maxLen);
+  }
+  if (!data || !tokenizer) throw new ElectraError('ERR_CONFIG', 'give --corpus, or --data with --tokenizer');
+  const s = await pretrain({
+    out,
+    data,
+    tokenizer,
+    preset,
+    steps: num(v.steps, 'steps', { int: true, min: 1 })!,
+    batch: num(v.batch, 'batch', { int: true, min: 1 }),
+    accumulate: num(v.accumulate, 'accumulate', { int: true, min: 1 }),
+    lr: num(v.lr, 'lr', { min: 0 }),
+    warmupSteps: num(v.warmup, 'warmup', { int: true, min: 0 }),
+    objective: v.objective as 'electra' | 'mlm' | undefined,
+    maskProb: num(v['mask-prob'], 'mask-prob'),
+    device: v.device,
+    precision: v.precision as 'fp32' | 'bf16' | 'fp16' | undefined,
+    evalEvery: num(v['eval-every'], 'eval-every', { int: true, min: 0 }),
+    saveEvery: num(v['save-every'], 'save-every', { int: true, min: 0 }),
+    keep: num(v.keep, 'keep', { int: true, min: 1 }),
+    resume: v.resume ?? false,
+    initFrom: v['init-from'],
+    maxSeconds: num(v['max-seconds'], 'max-seconds', { min: 0 }),
+    seed: num(v.seed, 'seed', { int: true, min: 0 }),
+    threads: num(v.threads, 'threads', { int: true, min: 1 }),
+    skipNonFinite: v['skip-nonfinite'] ?? false,
+    progress: !v['no-progress'],
+  });
+  const e0 = s.firstEval, e1 = s.lastEval;
+  process.stdout.write(
+    `pretrained steps ${s.startStep}..${s.step} in ${s.seconds.toFixed(1)} s (${Math.round(s.tokensPerSecond)} tokens/s)${s.stoppedBy !== 'steps' ? `, stopped by ${s.stoppedBy}` : ''}\n` +
+      (e0 && e1
+        ? `held-out replaced-token precision ${e0.replacedPrecision.toFixed(3)} -> ${e1.replacedPrecision.toFixed(3)}, recall ${e0.replacedRecall.toFixed(3)} -> ${e1.replacedRecall.toFixed(3)}, loss ${e0.loss.toFixed(3)} -> ${e1.loss.toFixed(3)}\n`
+        : '') +
+      `checkpoint: ${s.checkpoint}\nreport: ${path.join(out, 'report.html')}\n`,
+  );
+  return 0;
+}
