@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     generatorFraction: 0.5,
     steps,
     batch,
-    lr: 1e-3,
+    lr: 5e-4,
     warmupSteps: Math.min(500, Math.ceil(steps / 10)),
     evalEvery: Math.max(50, Math.round(steps / 10)),
     evalExamples: 256,
