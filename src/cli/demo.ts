@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     tokenizer: tokDir,
     preset: 'small',
     discriminator: DEMO_MODEL,
-    generatorFraction: 0.5,
+    generatorFraction: 0.25,
     steps,
     batch,
     lr: 5e-4,

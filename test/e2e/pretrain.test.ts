@@ -1,0 +1,147 @@
+/*
+ * The pre-training loop as a user runs it: checkpoints that Python transformers opens, exact
+ * resume on CPU, abort with a checkpoint, SIGKILL during checkpoint writing, bad options.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Electra } from '../../src/electra';
+import { listCheckpoints, pretrain, type RunOptionsInput } from '../../src/train/loop';
+import { smallSetup, TINY } from './helpers';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'electra.cjs');
+
+function trainLosses(out: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const line of fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line) as { type: string; step: number; loss: number };
+    if (r.type === 'train') m.set(r.step, r.loss);
+  }
+  return m;
+}
+
+describe('pre-training loop', () => {
+  let s: Awaited<ReturnType<typeof smallSetup>>;
+  let base: RunOptionsInput;
+  beforeAll(async () => {
+    s = await smallSetup();
+    base = {
+      out: '', data: s.data, tokenizer: s.tokenizer, preset: 'tiny', discriminator: TINY, generatorFraction: 0.5,
+      steps: 8, batch: 4, lr: 5e-4, warmupSteps: 2, evalEvery: 4, evalExamples: 8, saveEvery: 4, keep: 2, logEvery: 1, progress: false, seed: 3,
+    };
+  });
+  afterAll(() => fs.rmSync(s.dir, { recursive: true, force: true }));
+
+  test('resume is exact on CPU: losses after resuming from step k equal an uninterrupted run', async () => {
+    const a = path.join(s.dir, 'run-a');
+    const full = await pretrain({ ...base, out: a });
+    expect(full.step).toBe(8);
+    const b = path.join(s.dir, 'run-b');
+    const ac = new AbortController();
+    const first = await pretrain({ ...base, out: b }, { signal: ac.signal, onStep: (m) => m.step === 3 && ac.abort() });
+    expect(first.stoppedBy).toBe('abort');
+    expect(first.step).toBe(3);
+    expect(listCheckpoints(b).map((c) => c.step)).toEqual([3]);
+    const second = await pretrain({ ...base, out: b, resume: true });
+    expect(second.startStep).toBe(3);
+    expect(second.step).toBe(8);
+    const la = trainLosses(a), lb = trainLosses(b);
+    for (let k = 1; k <= 8; k++) expect({ step: k, loss: lb.get(k) }).toEqual({ step: k, loss: la.get(k) });
+    // Keep the last K checkpoints only.
+    expect(listCheckpoints(a).map((c) => c.step)).toEqual([4, 8]);
+    expect(fs.existsSync(path.join(a, 'report.html'))).toBe(true);
+    expect(fs.readFileSync(path.join(a, 'report.html'), 'utf8')).toMatch(/<svg[\s\S]*<path/);
+  });
+
+  test('a checkpoint holds HF directories that load here and in Python transformers', async () => {
+    const ck = listCheckpoints(path.join(s.dir, 'run-a')).pop()!.dir;
+    for (const f of ['discriminator/config.json', 'discriminator/model.safetensors', 'discriminator/vocab.txt', 'generator/model.safetensors', 'optimizer.safetensors', 'trainer_state.json']) {
+      expect(fs.existsSync(path.join(ck, f))).toBe(true);
+    }
+    const d = await Electra.load(path.join(ck, 'discriminator'));
+    expect(d.head).toBe('discriminator');
+    d.dispose();
+    const g = await Electra.load(path.join(ck, 'generator'));
+    expect(g.head).toBe('generator');
+    expect(g.config.hidden_size).toBe(16);
+    g.dispose();
+    const py = spawnSync('python3', ['-c', `
+import sys, warnings
+from transformers import ElectraForPreTraining, ElectraForMaskedLM, AutoTokenizer
+d, info = ElectraForPreTraining.from_pretrained(sys.argv[1] + '/discriminator', output_loading_info=True)
+g, ginfo = ElectraForMaskedLM.from_pretrained(sys.argv[1] + '/generator', output_loading_info=True)
+t = AutoTokenizer.from_pretrained(sys.argv[1] + '/discriminator')
+assert not info['missing_keys'] and not info['unexpected_keys'], info
+assert not ginfo['missing_keys'], ginfo
+ids = t('the people of this nation', return_tensors='pt')
+print('ok', d(**ids).logits.shape[1])
+`, ck], { encoding: 'utf8' });
+    if (py.status !== 0 && /No module named/.test(py.stderr)) {
+      console.warn('Python transformers absent: the checkpoint was not opened in Python');
+      return;
+    }
+    expect(py.stderr.slice(-2000) && py.status).toBe(0);
+    expect(py.stdout).toMatch(/^ok \d+/m);
+  });
+
+  test('--init-from continues from HF weights (the discriminator and generator of a checkpoint)', async () => {
+    const ck = listCheckpoints(path.join(s.dir, 'run-a')).pop()!.dir;
+    const out = path.join(s.dir, 'run-init');
+    const r = await pretrain({ ...base, out, steps: 2, initFrom: ck, evalEvery: 0, saveEvery: 0 });
+    expect(r.step).toBe(2);
+    // The first step starts from the loaded weights: its loss is close to the source run's last.
+    const src = trainLosses(path.join(s.dir, 'run-a'));
+    const first = trainLosses(out).get(1)!;
+    expect(Math.abs(first - src.get(8)!)).toBeLessThan(Math.abs(trainLosses(path.join(s.dir, 'run-b')).get(1)! - src.get(8)!) + 1e-9);
+  });
+
+  test('an existing run needs --resume; bad values are ERR_CONFIG naming the field', async () => {
+    await expect(pretrain({ ...base, out: path.join(s.dir, 'run-a') })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('--resume') });
+    await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), batch: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('batch') });
+    await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), lr: -1 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('lr') });
+    await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), discriminator: { ...TINY, hidden_size: 30, num_attention_heads: 4 } })).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      message: expect.stringContaining('hidden_size'),
+    });
+  });
+
+  test('an unwritable output directory fails before training; the earlier checkpoint stays intact', async () => {
+    const file = path.join(s.dir, 'not-a-dir');
+    fs.writeFileSync(file, 'x');
+    await expect(pretrain({ ...base, out: path.join(file, 'run') })).rejects.toMatchObject({ code: 'ERR_IO', message: expect.stringContaining('not writable') });
+    if (process.getuid?.() !== 0) {
+      const ro = path.join(s.dir, 'ro');
+      fs.mkdirSync(ro, { mode: 0o555 });
+      await expect(pretrain({ ...base, out: ro })).rejects.toMatchObject({ code: 'ERR_IO' });
+    }
+  });
+
+  test('the CLI trains from a corpus, and SIGKILL while writing checkpoints never leaves a broken one', async () => {
+    const out = path.join(s.dir, 'cli-run');
+    const args = [CLI, 'pretrain', '--corpus', s.corpus, '--vocab-size', '120', '--max-len', '32', '--out', out, '--preset', 'tiny', '--steps', '400', '--batch', '4', '--save-every', '1', '--keep', '2', '--eval-every', '0', '--no-progress'];
+    for (let trial = 0; trial < 4; trial++) {
+      const child = spawn(process.execPath, trial === 0 ? args : [...args, '--resume'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      // Let it reach the checkpointing phase, then kill at a random moment.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => child.kill('SIGKILL'), 2500 + Math.floor(Math.random() * 1500));
+        child.on('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      const cks = listCheckpoints(out);
+      expect({ trial, n: cks.length > 0, err: cks.length > 0 ? '' : err.slice(-500) }).toEqual({ trial, n: true, err: '' });
+      // The newest complete checkpoint loads.
+      const d = await Electra.load(path.join(cks[cks.length - 1]!.dir, 'discriminator'));
+      d.dispose();
+    }
+    // A final resume finishes a few more steps cleanly.
+    const r = spawnSync(process.execPath, [...args.slice(0, args.indexOf('--steps') + 1), String(listCheckpoints(out).pop()!.step + 2), ...args.slice(args.indexOf('--steps') + 2), '--resume'], { encoding: 'utf8' });
+    expect(r.stderr.slice(-1000) && r.status).toBe(0);
+    expect(r.stdout).toMatch(/pretrained steps \d+\.\.\d+/);
+  });
+});
