@@ -89,6 +89,8 @@ export interface NativeStepMetrics {
   lr: number;
   step: number;
   skipped: boolean;
+  /** ROC AUC of the discriminator on replaced tokens (evaluate() only). */
+  replacedAuc?: number;
 }
 
 /** Intermediates of one pre-training forward pass (tests and debugging). */
@@ -128,6 +130,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
   raiseForTest(kind: 'torch' | 'electra'): void;
+  cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
+  cudaRelease(): void;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }

@@ -93,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   say('Held-out replaced-token detection (discriminator), start -> end:');
   say(`  precision ${e0.replacedPrecision.toFixed(3)} -> ${e1.replacedPrecision.toFixed(3)}`);
   say(`  recall    ${e0.replacedRecall.toFixed(3)} -> ${e1.replacedRecall.toFixed(3)}`);
+  if (e0.replacedAuc !== undefined && e1.replacedAuc !== undefined) say(`  ROC AUC   ${e0.replacedAuc.toFixed(3)} -> ${e1.replacedAuc.toFixed(3)}   (0.5 = chance)`);
   say(`  loss      ${e0.loss.toFixed(3)} -> ${e1.loss.toFixed(3)}   (generator accuracy ${e0.generatorAccuracy.toFixed(3)} -> ${e1.generatorAccuracy.toFixed(3)})`);
   say(`Checkpoint: ${s.checkpoint}`);
   say(`Report:     ${path.join(runDir, 'report.html')}`);

@@ -206,6 +206,8 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       for (const k of ['loss', 'mlmLoss', 'rtdLoss', 'generatorAccuracy', 'discriminatorAccuracy', 'replacedPrecision', 'replacedRecall', 'replacedFraction'] as const) {
         avg[k] = ms.reduce((s, m) => s + m[k], 0) / ms.length;
       }
+      const aucs = ms.map((m) => m.replacedAuc).filter((x): x is number => x !== undefined);
+      if (aucs.length) avg.replacedAuc = aucs.reduce((s, x) => s + x, 0) / aucs.length;
       return avg;
     };
     const log = (row: MetricRow) => {

@@ -68,7 +68,7 @@ figcaption{font-weight:600;margin-bottom:4px}pre{background:#f6f6f6;padding:12px
 <table>${Object.entries(summary).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('')}</table>
 ${chart('Loss (train, log scale)', [{ name: 'total', color: '#1f77b4', points: s(train, 'loss') }, { name: 'MLM', color: '#ff7f0e', points: s(train, 'mlmLoss') }, { name: 'RTD x 50', color: '#2ca02c', points: train.map((r) => [r.step, Number(r.rtdLoss) * 50]) }], { log: true })}
 ${chart('Accuracy (train)', [{ name: 'discriminator', color: '#1f77b4', points: s(train, 'discriminatorAccuracy') }, { name: 'generator', color: '#ff7f0e', points: s(train, 'generatorAccuracy') }], { min: 0, max: 1 })}
-${chart('Replaced tokens (held-out)', [{ name: 'precision', color: '#d62728', points: s(evals, 'replacedPrecision') }, { name: 'recall', color: '#9467bd', points: s(evals, 'replacedRecall') }], { min: 0, max: 1 })}
+${chart('Replaced tokens (held-out)', [{ name: 'precision', color: '#d62728', points: s(evals, 'replacedPrecision') }, { name: 'recall', color: '#9467bd', points: s(evals, 'replacedRecall') }, { name: 'ROC AUC', color: '#17becf', points: s(evals, 'replacedAuc') }], { min: 0, max: 1 })}
 ${chart('Loss (held-out)', [{ name: 'total', color: '#1f77b4', points: s(evals, 'loss') }, { name: 'MLM', color: '#ff7f0e', points: s(evals, 'mlmLoss') }], { log: true })}
 <h2>Configuration</h2><pre>${esc(JSON.stringify(config, null, 2))}</pre>
 </body></html>

@@ -4,6 +4,7 @@
 #include "binding/convert.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace electra {
@@ -79,6 +80,38 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return queue(new MatmulWorker(env, std::move(a), std::move(b), *d));
 }
 
+// cudaMemory(device?) -> {allocated, reserved, peakAllocated} in bytes, or null on a CPU build.
+Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef ELECTRA_WITH_CUDA
+  if (!torch::cuda::is_available()) return env.Null();
+  int dev = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev);
+  auto idx = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  auto o = Napi::Object::New(env);
+  o.Set("allocated", static_cast<double>(st.allocated_bytes[idx].current));
+  o.Set("reserved", static_cast<double>(st.reserved_bytes[idx].current));
+  o.Set("peakAllocated", static_cast<double>(st.allocated_bytes[idx].peak));
+  return o;
+#else
+  return env.Null();
+#endif
+}
+
+// cudaRelease(): returns cached blocks to the driver and resets peak statistics.
+Napi::Value CudaRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef ELECTRA_WITH_CUDA
+  if (torch::cuda::is_available()) {
+    guarded(env, [&] {
+      c10::cuda::CUDACachingAllocator::emptyCache();
+      for (int d = 0; d < static_cast<int>(torch::cuda::device_count()); d++) c10::cuda::CUDACachingAllocator::resetPeakStats(d);
+    });
+  }
+#endif
+  return env.Undefined();
+}
+
 // Throws a coded native error on purpose: tests check that codes cross the boundary.
 Napi::Value RaiseForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -98,6 +131,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory, "cudaMemory"));
+  exports.Set("cudaRelease", Napi::Function::New(env, CudaRelease, "cudaRelease"));
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
   initModel(env, exports);
   initTrainer(env, exports);

@@ -35,6 +35,7 @@ Napi::Object metricsToJs(Napi::Env env, const StepMetrics& m) {
   o.Set("gradNorm", m.grad_norm);
   o.Set("lr", m.lr);
   o.Set("step", static_cast<double>(m.step));
+  if (m.auc >= 0) o.Set("replacedAuc", m.auc);
   o.Set("skipped", m.skipped);
   return o;
 }

@@ -160,6 +160,20 @@ Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& ty
   return insp;
 }
 
+// ROC AUC of scores for binary labels over the positions where mask is 1 (rank-sum form).
+static double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
+  auto sel = mask.to(torch::kBool);
+  auto s = scores.masked_select(sel).to(torch::kCPU, torch::kDouble);
+  auto y = labels.masked_select(sel).to(torch::kCPU, torch::kDouble);
+  auto n = s.numel();
+  double P = y.sum().item<double>(), N = static_cast<double>(n) - P;
+  if (P == 0 || N == 0) return -1;
+  auto order = s.argsort();
+  auto ranks = torch::empty_like(s);
+  ranks.index_put_({order}, torch::arange(1, n + 1, s.options()));
+  return ((ranks * y).sum().item<double>() - P * (P + 1) / 2) / (P * N);
+}
+
 static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
   auto s = statsSum.to(torch::kCPU, torch::kDouble);
   auto a = s.accessor<double, 1>();
@@ -218,8 +232,11 @@ StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& 
   torch::NoGradGuard ng;
   AutocastScope ac(o_.precision, device_);
   auto m = withSeed(o_.seed + 0x9e3779b9ULL, device_, [&] {
-    auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt);
-    return metricsFrom(f.stats, 1);
+    Inspection insp;
+    auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt, &insp);
+    auto r = metricsFrom(f.stats, 1);
+    if (insp.discriminatorLogits.defined()) r.auc = rocAuc(insp.discriminatorLogits, insp.labels, mask.to(device_));
+    return r;
   });
   m.step = step_;
   m.lr = opt_->lrAt(step_);

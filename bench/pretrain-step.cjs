@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * One ELECTRA pre-training step (generator + discriminator, masking, sampling, MLM + 50 RTD,
+ * AdamW, clipping), ours vs Python PyTorch with Hugging Face modules, same config, same threads,
+ * same run. Prints both figures and the ratio.
+ *   node bench/pretrain-step.cjs [--preset small] [--batch 32] [--len 128] [--threads 2] [--steps 10]
+ */
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const E = require('../dist/index.cjs');
+
+const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false } } });
+const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
+
+async function ours() {
+  if (v.device === 'cpu') E.setNumThreads(threads);
+  const preset = E.PRESETS[v.preset];
+  const disc = E.presetConfig(v.preset, { vocab_size: V, max_position_embeddings: Math.max(512, T) });
+  const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: preset.generatorFraction, special: { pad: 0, cls: 2, sep: 3, mask: 4 }, lr: 5e-4, warmupSteps: 0, totalSteps: 1e6, device: v.device, precision: v.bf16 ? 'bf16' : 'fp32' });
+  let s = 1;
+  const ids = new Int32Array(B * T);
+  for (let i = 0; i < B * T; i++) ids[i] = 5 + ((s = (s * 1103515245 + 12345) % 2147483648) % (V - 5));
+  for (let b = 0; b < B; b++) { ids[b * T] = 2; ids[b * T + T - 1] = 3; }
+  const batch = { inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] };
+  for (let i = 0; i < warm; i++) await p.trainStep([batch]);
+  const t0 = process.hrtime.bigint();
+  let m;
+  for (let i = 0; i < steps; i++) m = await p.trainStep([batch]);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
+  p.dispose();
+  return { impl: 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads };
+}
+
+(async () => {
+  const rt = E.runtime();
+  const o = await ours();
+  const py = spawnSync('python3', [path.join(__dirname, 'hf_pretrain_step.py'), '--preset', v.preset, '--batch', String(B), '--len', String(T), '--device', v.device, '--threads', String(threads), '--steps', String(steps), '--warmup', String(warm), ...(v.bf16 ? ['--bf16', '--fused'] : [])], { encoding: 'utf8' });
+  if (py.status !== 0) {
+    console.log(JSON.stringify(o));
+    console.error('python peer failed:', py.stderr.slice(-2000));
+    process.exit(1);
+  }
+  const h = JSON.parse(py.stdout.trim().split('\n').pop());
+  console.log(`ELECTRA ${v.preset} pre-training step, batch ${B} x ${T}, ${v.device}${v.device === 'cpu' ? `, ${threads} threads` : ''}${v.bf16 ? ', bf16' : ''}, libtorch ${rt.libtorchVersion}, ${new Date().toISOString().slice(0, 10)}`);
+  console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s (torch ${h.torch})`);
+  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s`);
+  console.log(`  ratio (ours / HF, speed): ${(h.ms_per_step / o.ms_per_step).toFixed(2)}x`);
+})();

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * GPU tests (run by scripts/gpu-check.sh on a CUDA host, with the built dist/ and addon):
+ * parity fixtures on CUDA (fp32 within 1e-4), a bf16 pre-training run whose loss falls, a
+ * checkpoint written on GPU and resumed on CPU, memory returned after dispose(), and ERR_OOM
+ * with the process living on. Prints one line per check and "N passed, N failed" at the end.
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const E = require('../dist/index.cjs');
+const { native } = { native: () => require('../build/Release/electra.node') };
+
+const results = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    const note = await fn();
+    results.push(true);
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ': ' + note : ''}`);
+  } catch (e) {
+    results.push(false);
+    console.log(`FAIL ${name}: ${e && e.code ? e.code + ' ' : ''}${e && e.message ? e.message : e}`);
+  }
+}
+function assert(c, m) {
+  if (!c) throw new Error(m);
+}
+const FIX = path.join(__dirname, '..', 'test', 'fixtures', 'models');
+const OUTS = { 'disc-proj': ['discriminator_logits', 'discriminator'], 'disc-noproj': ['discriminator_logits', 'discriminator'], gen: ['generator_logits', 'generator'], seqcls: ['classification_logits', 'classification'], tokcls: ['token_logits', 'tokens'], qa: ['start_logits', 'start'], base: null };
+
+function synthBatch(B, T, V, seed) {
+  let s = seed;
+  const r = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const ids = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let x = 5 + Math.floor(r() * (V - 10));
+    for (let t = 0; t < T; t++) {
+      ids[b * T + t] = t === 0 ? 2 : t === T - 1 ? 3 : x;
+      x = 5 + ((x - 5 + 1 + (r() < 0.1 ? Math.floor(r() * 3) : 0)) % (V - 10));
+    }
+  }
+  return { inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] };
+}
+
+(async () => {
+  const rt = E.runtime();
+  console.log(`runtime: libtorch ${rt.libtorchVersion}, build ${rt.buildFlags}, CUDA ${rt.cudaAvailable} ${rt.deviceNames.join(', ')}`);
+  await check('CUDA is available in the addon', async () => {
+    assert(rt.cudaBuild && rt.cudaAvailable && rt.deviceCount > 0, JSON.stringify(rt));
+    return rt.deviceNames[0];
+  });
+  await check('matmul on cuda', async () => {
+    const r = await E.matmul(new Float32Array([1, 2, 3, 4]), [2, 2], new Float32Array([1, 0, 0, 1]), [2, 2], 'cuda');
+    assert(Array.from(r.data).join() === '1,2,3,4', Array.from(r.data).join());
+  });
+  for (const [name, out] of Object.entries(OUTS)) {
+    await check(`parity on CUDA, fp32 within 1e-4: ${name}`, async () => {
+      const exp = E.readSafetensors(path.join(FIX, name, 'expected.safetensors')).tensors;
+      const m = await E.Electra.load(path.join(FIX, name), { device: 'cuda' });
+      assert(m.device.startsWith('cuda'), m.device);
+      const ids = exp.get('input_ids');
+      const r = await m.forward({ inputIds: Int32Array.from(ids.data), attentionMask: Int32Array.from(exp.get('attention_mask').data), tokenTypeIds: Int32Array.from(exp.get('token_type_ids').data), shape: ids.shape }, { hidden: true });
+      m.dispose();
+      let worst = 0;
+      const cmp = (a, b) => { for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i])); };
+      cmp(r.hidden.data, exp.get('last_hidden_state').data);
+      if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
+      assert(worst < 1e-4, `max abs diff ${worst}`);
+      return `max abs diff ${worst.toExponential(2)}`;
+    });
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-gpu-'));
+  const V = 300;
+  const disc = { vocab_size: V, embedding_size: 64, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 256, max_position_embeddings: 64 };
+  const special = { pad: 0, cls: 2, sep: 3, mask: 4 };
+  let ck = null;
+  for (const precision of ['fp32', 'bf16']) {
+    await check(`pre-training on CUDA (${precision}): the loss falls`, async () => {
+      const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 20, totalSteps: 300, device: 'cuda', precision, seed: 1 });
+      const ev = synthBatch(16, 64, V, 999);
+      const first = await p.evaluate(ev);
+      for (let i = 0; i < 300; i++) await p.trainStep([synthBatch(16, 64, V, i)]);
+      const last = await p.evaluate(ev);
+      if (precision === 'bf16') {
+        ck = path.join(dir, 'ck');
+        await p.saveCheckpoint(ck, {});
+      }
+      p.dispose();
+      assert(last.loss < first.loss * 0.9, `loss ${first.loss} -> ${last.loss}`);
+      return `loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(3)}, AUC ${first.replacedAuc?.toFixed(3)} -> ${last.replacedAuc?.toFixed(3)}`;
+    });
+  }
+  await check('a checkpoint written on the GPU resumes on the CPU', async () => {
+    assert(ck, 'no checkpoint');
+    const { trainer, state } = await E.Pretrainer.fromCheckpoint(ck, { device: 'cpu', precision: 'fp32' });
+    assert(trainer.step === state.step && state.step === 300, `step ${trainer.step}`);
+    const m = await trainer.trainStep([synthBatch(16, 64, V, 5)]);
+    trainer.dispose();
+    assert(Number.isFinite(m.loss) && m.step === 301, JSON.stringify(m));
+    return `step 300 -> 301 on cpu, loss ${m.loss.toFixed(3)}`;
+  });
+  await check('memory is returned after dispose()', async () => {
+    const n = native();
+    n.cudaRelease();
+    const before = n.cudaMemory(0).allocated;
+    const p = await E.Pretrainer.create({ discriminator: { ...disc, hidden_size: 512, intermediate_size: 2048, num_attention_heads: 8 }, special, device: 'cuda' });
+    await p.trainStep([synthBatch(32, 64, V, 1)]);
+    const during = n.cudaMemory(0).allocated;
+    p.dispose();
+    n.cudaRelease();
+    const after = n.cudaMemory(0).allocated;
+    assert(during > before + 10e6 && after <= before + 1e6, `before ${before} during ${during} after ${after}`);
+    return `allocated ${(before / 1e6).toFixed(1)} MB -> ${(during / 1e6).toFixed(1)} MB -> ${(after / 1e6).toFixed(1)} MB`;
+  });
+  await check('out of memory is ERR_OOM; the process lives on and trains at a smaller batch', async () => {
+    const big = { vocab_size: 30522, embedding_size: 1024, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096, max_position_embeddings: 512 };
+    const p = await E.Pretrainer.create({ discriminator: big, generatorFraction: 0.25, special, device: 'cuda', precision: 'bf16' });
+    const huge = { inputIds: new Int32Array(2048 * 512).fill(7), tokenTypeIds: new Int32Array(2048 * 512), attentionMask: new Int32Array(2048 * 512).fill(1), shape: [2048, 512] };
+    let code = null;
+    try {
+      await p.trainStep([huge]);
+    } catch (e) {
+      code = e.code;
+    }
+    native().cudaRelease();
+    assert(code === 'ERR_OOM', `got ${code}`);
+    const m = await p.trainStep([synthBatch(4, 64, V, 3)]);
+    p.dispose();
+    assert(Number.isFinite(m.loss), 'no loss after OOM');
+    return `ERR_OOM, then a 4 x 64 step: loss ${m.loss.toFixed(2)}`;
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+  const passed = results.filter(Boolean).length;
+  console.log(`${passed} passed, ${results.length - passed} failed`);
+  process.exitCode = passed === results.length ? 0 : 1;
+})();
