@@ -34,12 +34,15 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--fused", action="store_true", help="fused AdamW (CUDA)")
+    ap.add_argument("--no-dropout", action="store_true")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     p = dict(PRESETS[a.preset])
     frac = p.pop("frac")
     common = dict(vocab_size=a.vocab, max_position_embeddings=max(512, a.len), attn_implementation="sdpa")
+    if a.no_dropout:
+        common.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     dcfg = ElectraConfig(**p, **common)
     gh = max(1, round(p["hidden_size"] * frac))
     gcfg = ElectraConfig(**{**p, "hidden_size": gh, "num_attention_heads": max(1, gh // 64), "intermediate_size": 4 * gh}, **common)
@@ -110,7 +113,7 @@ def main():
     if dev.type == "cuda":
         torch.cuda.synchronize()
     ms = (time.perf_counter() - t0) * 1000 / a.steps
-    out = {"impl": "hf-transformers", "ms_per_step": ms, "tokens_per_s": B * T / ms * 1000, "loss": float(loss), "threads": torch.get_num_threads(),
+    out = {"impl": "hf-transformers", "ms_per_step": ms, "tokens_per_s": B * T / ms * 1000, "loss": float(loss.detach()), "threads": torch.get_num_threads(),
            "torch": torch.__version__}
     if dev.type == "cuda":
         out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30

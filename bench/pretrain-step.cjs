@@ -30,7 +30,8 @@ async function ours() {
   for (let i = 0; i < steps; i++) m = await p.trainStep([batch]);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
   p.dispose();
-  return { impl: 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads };
+  const mem = v.device === 'cpu' ? null : require('../build/Release/electra.node').cudaMemory(0);
+  return { impl: 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }
 
 (async () => {
@@ -44,7 +45,8 @@ async function ours() {
   }
   const h = JSON.parse(py.stdout.trim().split('\n').pop());
   console.log(`ELECTRA ${v.preset} pre-training step, batch ${B} x ${T}, ${v.device}${v.device === 'cpu' ? `, ${threads} threads` : ''}${v.bf16 ? ', bf16' : ''}, libtorch ${rt.libtorchVersion}, ${new Date().toISOString().slice(0, 10)}`);
-  console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s (torch ${h.torch})`);
-  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s`);
+  const mem = (x) => (x.peak_mem_gib !== undefined ? `, peak ${x.peak_mem_gib.toFixed(2)} GiB` : '');
+  console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s${mem(h)} (torch ${h.torch})`);
+  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}`);
   console.log(`  ratio (ours / HF, speed): ${(h.ms_per_step / o.ms_per_step).toFixed(2)}x`);
 })();
