@@ -135,8 +135,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // a CPU step in a profile). Keep such blocks in the heap instead, as PyTorch's docs suggest
   // doing with a caching allocator.
   static bool tuned = [] {
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's maximum
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
     return true;
   }();
   (void)tuned;

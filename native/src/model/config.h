@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <string>
 #include "common.h"
+#include "model/random.h"
 
 namespace electra {
 

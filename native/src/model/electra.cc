@@ -81,7 +81,7 @@ Outputs ElectraNetImpl::forward(const torch::Tensor& ids, const torch::Tensor& t
     case Head::Generator: out.generator = generatorLogits(h); break;
     case Head::SequenceClassification: out.classification = sequence_classifier(h); break;
     case Head::TokenClassification:
-      out.tokens = token_classifier(torch::dropout(h, cfg.classifierDropout(), is_training()));
+      out.tokens = token_classifier(applyDropout(h, cfg.classifierDropout(), is_training()));
       break;
     case Head::QuestionAnswering: {
       auto l = qa_outputs(h);  // (B, T, 2)

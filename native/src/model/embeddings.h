@@ -28,7 +28,7 @@ struct EmbeddingsImpl : torch::nn::Module {
     auto x = word_embeddings(ids) + token_type_embeddings(token_types);
     x = x + position_embeddings(pos);
     x = LayerNorm(x);
-    return torch::dropout(x, dropout_p, is_training());
+    return applyDropout(x, dropout_p, is_training());
   }
 };
 TORCH_MODULE(Embeddings);

@@ -51,9 +51,9 @@ struct ClassificationHeadImpl : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& h) {
     auto x = h.select(1, 0);
-    x = torch::dropout(x, dropout_p, is_training());
+    x = applyDropout(x, dropout_p, is_training());
     x = torch::gelu(dense(x));
-    x = torch::dropout(x, dropout_p, is_training());
+    x = applyDropout(x, dropout_p, is_training());
     return out_proj(x);
   }
 };

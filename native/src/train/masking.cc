@@ -1,4 +1,5 @@
 #include "train/masking.h"
+#include "model/random.h"
 
 namespace electra {
 
@@ -32,7 +33,7 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
 torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen) {
   torch::NoGradGuard ng;
   auto l = logits.detach().to(torch::kFloat) / temperature;
-  auto u = torch::rand(l.sizes(), gen, l.options());
+  auto u = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
   auto g = -torch::log(-torch::log(u + 1e-9) + 1e-9);
   return (l + g).argmax(-1);
 }
