@@ -132,6 +132,7 @@ export interface NativeAddon {
   raiseForTest(kind: 'torch' | 'electra'): void;
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
+  releaseCpuCache(): number;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
 }

@@ -5,6 +5,7 @@
 #endif
 #include "binding/addon.h"
 #include "binding/convert.h"
+#include "train/cpu_cache.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -101,6 +102,11 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// releaseCpuCache() -> bytes: returns the CPU blocks kept for reuse (train/cpu_cache.h).
+Napi::Value ReleaseCpuCache(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CachingCpuAllocator::instance().trim()));
+}
+
 // cudaRelease(): returns cached blocks to the driver and resets peak statistics.
 Napi::Value CudaRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -141,12 +147,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }();
   (void)tuned;
 #endif
+  installCpuCache();
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory, "cudaMemory"));
+  exports.Set("releaseCpuCache", Napi::Function::New(env, ReleaseCpuCache, "releaseCpuCache"));
   exports.Set("cudaRelease", Napi::Function::New(env, CudaRelease, "cudaRelease"));
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
   initModel(env, exports);

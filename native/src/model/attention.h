@@ -22,7 +22,7 @@ struct SelfAttentionImpl : torch::nn::Module {
     auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, head_dim}).transpose(1, 2); };  // (B, h, T, d)
     auto q = split(query(x)), k = split(key(x)), v = split(value(x));
     torch::Tensor o;
-    if (is_training() && dropout_p > 0 && x.is_cpu()) {
+    if (is_training() && dropout_p > 0 && x.is_cpu() && parallelRng()) {
       // SDPA's CPU kernels fall back to this math with ATen's serial dropout; the parallel one
       // (model/random.h) makes CPU training steps markedly faster.
       auto s = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));  // (B, h, T, T)

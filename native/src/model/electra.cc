@@ -25,6 +25,9 @@ const char* headName(Head h) {
 }
 
 torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype) {
+  // No padding: no bias at all, so attention takes its unmasked kernels (as HF does). Checked
+  // on the CPU only, where the check costs no device synchronisation.
+  if (mask.is_cpu() && mask.all().item<bool>()) return torch::Tensor();
   auto m = mask.to(dtype).view({mask.size(0), 1, 1, mask.size(1)});
   return (1.0 - m) * std::numeric_limits<float>::lowest();
 }

@@ -13,7 +13,8 @@ Head parseHead(const std::string& s);
 const char* headName(Head h);
 
 // Additive attention bias from a (B, T) 0/1 mask: (B, 1, 1, T), 0 where attended, the dtype's
-// lowest value where not (as HF does; a fully padded row stays finite).
+// lowest value where not (as HF does; a fully padded row stays finite). Undefined (no bias) for
+// a CPU mask without padding.
 torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype);
 
 struct ElectraModelImpl : torch::nn::Module {

@@ -12,6 +12,15 @@
 
 namespace electra {
 
+// ELECTRA_PARALLEL_RNG=0 falls back to ATen's kernels (for comparison).
+inline bool parallelRng() {
+  static const bool on = [] {
+    const char* e = std::getenv("ELECTRA_PARALLEL_RNG");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
 inline uint64_t drawSeed() {
   auto gen = at::globalContext().defaultGenerator(at::kCPU);
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -34,7 +43,7 @@ inline void parallelUniform(int64_t n, uint64_t seed, F&& fn) {
 
 // Uniform [0, 1) floats of `sizes` (CPU: parallel Philox; CUDA: torch::rand).
 inline torch::Tensor uniform(at::IntArrayRef sizes, const torch::TensorOptions& opts) {
-  if (opts.device().type() != at::kCPU) return torch::rand(sizes, opts.dtype(torch::kFloat));
+  if (opts.device().type() != at::kCPU || !parallelRng()) return torch::rand(sizes, opts.dtype(torch::kFloat));
   auto u = torch::empty(sizes, opts.dtype(torch::kFloat));
   float* d = u.data_ptr<float>();
   parallelUniform(u.numel(), drawSeed(), [d](int64_t i, float v) { d[i] = v; });
@@ -45,7 +54,7 @@ inline torch::Tensor uniform(at::IntArrayRef sizes, const torch::TensorOptions& 
 // rest by 1 / (1 - p). The gradient flows through the product with the (constant) mask.
 inline torch::Tensor applyDropout(const torch::Tensor& x, double p, bool train) {
   if (!train || p <= 0) return x;
-  if (!x.is_cpu() || p >= 1) return torch::dropout(x, p, train);
+  if (!x.is_cpu() || p >= 1 || !parallelRng()) return torch::dropout(x, p, train);
   auto mask = torch::empty(x.sizes(), x.options().dtype(torch::kFloat).requires_grad(false));
   float* d = mask.data_ptr<float>();
   const float keep = static_cast<float>(1.0 / (1.0 - p)), pf = static_cast<float>(p);

@@ -32,10 +32,14 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
 
 torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen) {
   torch::NoGradGuard ng;
-  auto l = logits.detach().to(torch::kFloat) / temperature;
-  auto u = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
-  auto g = -torch::log(-torch::log(u + 1e-9) + 1e-9);
-  return (l + g).argmax(-1);
+  auto l = logits.detach().to(torch::kFloat);
+  // The noise -log(-log(u + 1e-9) + 1e-9) is built in place in one buffer: (B, N, V) tensors are
+  // the largest of the step, and every temporary of that size costs fresh pages.
+  auto g = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
+  g.add_(1e-9).log_().neg_().add_(1e-9).log_().neg_();
+  if (temperature == 1.0) g.add_(l);
+  else g.add_(l, 1.0 / temperature);
+  return g.argmax(-1);
 }
 
 }  // namespace electra
