@@ -102,6 +102,14 @@ function main() {
     fs.mkdirSync(path.dirname(addonPath), { recursive: true });
     fs.copyFileSync(built, addonPath);
   }
+  // Load it once in a child process: a library that libtorch needs but that is missing must
+  // fail here, not in the user's program.
+  const probe = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(addonPath)}); if (!a.runtime().libtorchVersion) process.exit(3);`], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    fs.rmSync(addonPath, { force: true });
+    log(`error: the addon was built but does not load with the libtorch at ${info.root}:\n${(probe.stderr || '').trim().split('\n').slice(0, 6).join('\n')}`);
+    return 1;
+  }
   const meta = {
     libtorchSource: info.source,
     libtorchRoot: info.root,

@@ -15,6 +15,12 @@ const { spawnSync } = require('node:child_process');
 const MIN_VERSION = '2.4.0';
 /** The PyPI torch wheel installed into .libtorch/ when nothing else is found. */
 const PINNED_TORCH = '2.15.0';
+/**
+ * libtorch_cpu.so of the Linux torch 2.15 wheel has DT_NEEDED entries for the CUDA runtime and
+ * CUPTI (profiler), even in a CPU-only process: these two small wheels (the versions its
+ * cuda-toolkit 13.2.2 dependency pins) are installed beside it, never the multi-GB rest.
+ */
+const PINNED_EXTRAS = process.platform === 'linux' ? ['nvidia-cuda-runtime==13.2.86', 'nvidia-cuda-cupti==13.2.86'] : [];
 
 class LibtorchError extends Error {
   constructor(message) {
@@ -183,11 +189,11 @@ function installPinned(opts = {}) {
   const target = path.join(projectDir, '.libtorch');
   const tmp = target + '.partial';
   fs.rmSync(tmp, { recursive: true, force: true });
-  log(`electra-node: no libtorch found; installing PyPI torch==${PINNED_TORCH} (--no-deps, CPU use) into ${target}`);
+  log(`electra-node: no libtorch found; installing PyPI torch==${PINNED_TORCH} ${PINNED_EXTRAS.join(' ')} (--no-deps, CPU use) into ${target}`);
   const t0 = Date.now();
   const r = spawnSync(
     python,
-    ['-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-compile', '--target', tmp, `torch==${PINNED_TORCH}`],
+    ['-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-compile', '--target', tmp, `torch==${PINNED_TORCH}`, ...PINNED_EXTRAS],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   if (r.error || r.status !== 0) {
@@ -223,6 +229,7 @@ function decideCuda(info, setting = process.env.ELECTRA_CUDA || 'auto', visible 
 module.exports = {
   MIN_VERSION,
   PINNED_TORCH,
+  PINNED_EXTRAS,
   LibtorchError,
   versionAtLeast,
   readVersion,

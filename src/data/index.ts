@@ -1,0 +1,25 @@
+/** Public data API: corpora, fine-tuning sets, example building, prepared shards, the batch loader. */
+export { readCorpus, listFiles, corpusSize, loadSotu, loadBuiltinPackage, streamOf, BUILTIN_CORPORA, type CorpusDocument, type CorpusOptions } from './corpus';
+export {
+  readFinetuneFile,
+  parseCsv,
+  stripEmailHeaders,
+  stratifiedSplit,
+  loadSpamAssassin,
+  SPAM_ASSASSIN_GROUPS,
+  type FinetuneExample,
+  type FinetuneSet,
+  type FinetuneFileOptions,
+  type SpamAssassinSplit,
+} from './finetune';
+export { splitSentences, type SplitOptions } from './sentences';
+export { ExampleBuilder, type ExampleBuilderOptions, type BuiltExample, type ExampleStats } from './examples';
+export { prepare, findWorkerScript, type PrepareOptions, type PrepareResult } from './prepare';
+export { tokenizeDocuments, documentsOf, type TokenizedDocs } from './tokenize';
+export { PretrainDataset, Sampler, checkVocab, readMeta, type OpenOptions, type DatasetView, type Cursor, type SamplerOptions } from './dataset';
+export { BatchLoader, type Batch, type LoaderOptions } from './loader';
+export { FORMAT_NAME, FORMAT_VERSION, dtypeFor, bytesPerToken, shardName, validateMeta, type DatasetMeta, type ShardInfo } from './format';
+export { Permutation } from './permutation';
+export { Rng, deriveSeed, mix32 } from './rng';
+export { SkipLog, type SkipEntry } from './skips';
+export { Progress, formatBytes, type ProgressOptions } from './progress';
