@@ -118,6 +118,27 @@ print('ok', d(**ids).logits.shape[1])
     }
   });
 
+  test('Ctrl-C (SIGINT) finishes the step, writes a checkpoint and exits 0; the run resumes from it', async () => {
+    const out = path.join(s.dir, 'sigint-run');
+    const args = [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '100000', '--batch', '4', '--save-every', '0', '--eval-every', '0', '--no-progress'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise((r) => setTimeout(r, 4000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect({ code, stderr: code === 0 ? '' : stderr.slice(-800) }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/stopped by abort/);
+    const cks = listCheckpoints(out);
+    expect(cks).toHaveLength(1);
+    expect(cks[0]!.step).toBeGreaterThan(0);
+    const again = spawnSync(process.execPath, [...args.slice(0, args.indexOf('--steps') + 1), String(cks[0]!.step + 2), ...args.slice(args.indexOf('--steps') + 2), '--resume'], { encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`pretrained steps ${cks[0]!.step}\\.\\.${cks[0]!.step + 2}`));
+  });
+
   test('the CLI trains from a corpus, and SIGKILL while writing checkpoints never leaves a broken one', async () => {
     const out = path.join(s.dir, 'cli-run');
     const args = [CLI, 'pretrain', '--corpus', s.corpus, '--vocab-size', '120', '--max-len', '32', '--out', out, '--preset', 'tiny', '--steps', '400', '--batch', '4', '--save-every', '1', '--keep', '2', '--eval-every', '0', '--no-progress'];
