@@ -189,7 +189,7 @@ function installPinned(opts = {}) {
   const target = path.join(projectDir, '.libtorch');
   const tmp = target + '.partial';
   fs.rmSync(tmp, { recursive: true, force: true });
-  log(`electra-node: no libtorch found; installing PyPI torch==${PINNED_TORCH} ${PINNED_EXTRAS.join(' ')} (--no-deps, CPU use) into ${target}`);
+  log(`no libtorch found; installing PyPI torch==${PINNED_TORCH} ${PINNED_EXTRAS.join(' ')} (--no-deps, CPU use) into ${target}`);
   const t0 = Date.now();
   const r = spawnSync(
     python,
@@ -202,7 +202,7 @@ function installPinned(opts = {}) {
   }
   fs.rmSync(target, { recursive: true, force: true });
   fs.renameSync(tmp, target);
-  log(`electra-node: installed torch ${PINNED_TORCH} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`installed torch ${PINNED_TORCH} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return inspectRoot(path.join(target, 'torch'), '.libtorch');
 }
 
