@@ -168,6 +168,29 @@ torch::Device parseDevice(const std::string& s) {
   return *d;
 }
 
+Napi::Array namedTensorsToJs(Napi::Env env, const NamedTensors& values) {
+  auto arr = Napi::Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); i++) {
+    auto o = tensorToJs(env, values[i].second);
+    o.Set("name", values[i].first);
+    arr.Set(static_cast<uint32_t>(i), o);
+  }
+  return arr;
+}
+
+std::vector<std::pair<std::string, JsTensor>> readNamedTensors(Napi::Env env, Napi::Value v) {
+  if (!v.IsArray()) throwJs(env, "ERR_INPUT", "expected an array of {name, dtype, shape, data}");
+  auto arr = v.As<Napi::Array>();
+  std::vector<std::pair<std::string, JsTensor>> values;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject() || !e.As<Napi::Object>().Get("name").IsString()) throwJs(env, "ERR_INPUT", "every entry needs a name");
+    auto name = e.As<Napi::Object>().Get("name").As<Napi::String>().Utf8Value();
+    values.emplace_back(name, readJsTensor(env, e, name));
+  }
+  return values;
+}
+
 JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what) {
   if (!v.IsObject()) throwJs(env, "ERR_INPUT", what + " must be a batch object");
   auto b = v.As<Napi::Object>();

@@ -51,6 +51,11 @@ Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& t);
 
 torch::Device parseDevice(const std::string& s);
 
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+// [{name, dtype, shape, data}] from named tensors (copied), and the other way (views kept alive).
+Napi::Array namedTensorsToJs(Napi::Env env, const NamedTensors& values);
+std::vector<std::pair<std::string, JsTensor>> readNamedTensors(Napi::Env env, Napi::Value v);
+
 // A {inputIds, tokenTypeIds, attentionMask, shape: [B, T]} batch of Int32Arrays.
 struct JsBatch {
   JsTensor ids, types, mask;

@@ -180,15 +180,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // loadState([{name, dtype, shape, data}]) -> Promise<void>
   Napi::Value loadState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsArray()) throwJs(env, "ERR_INPUT", "loadState takes an array of {name, dtype, shape, data}");
-    auto arr = info[0].As<Napi::Array>();
-    std::vector<std::pair<std::string, JsTensor>> values;
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value e = arr.Get(i);
-      if (!e.IsObject() || !e.As<Napi::Object>().Get("name").IsString()) throwJs(env, "ERR_INPUT", "loadState entries need a name");
-      auto name = e.As<Napi::Object>().Get("name").As<Napi::String>().Utf8Value();
-      values.emplace_back(name, readJsTensor(env, e, name));
-    }
+    auto values = readNamedTensors(env, info[0]);
     state_->acquire(env);
     return queue(new LoadWorker(env, this, std::move(values)));
   }
@@ -201,15 +193,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     void run() override {
       for (auto& [name, t] : namedParameters(*state_->net)) values_.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat).contiguous().clone());
     }
-    Napi::Value result(Napi::Env env) override {
-      auto arr = Napi::Array::New(env, values_.size());
-      for (size_t i = 0; i < values_.size(); i++) {
-        auto o = tensorToJs(env, values_[i].second);
-        o.Set("name", values_[i].first);
-        arr.Set(static_cast<uint32_t>(i), o);
-      }
-      return arr;
-    }
+    Napi::Value result(Napi::Env env) override { return namedTensorsToJs(env, values_); }
 
    private:
     std::vector<std::pair<std::string, torch::Tensor>> values_;

@@ -178,15 +178,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       auto& net = part_ == Part::Discriminator ? t.discriminator() : t.generator();
       for (auto& [name, v] : namedParameters(*net)) take(name, v);
     }
-    Napi::Value result(Napi::Env env) override {
-      auto arr = Napi::Array::New(env, values_.size());
-      for (size_t i = 0; i < values_.size(); i++) {
-        auto o = tensorToJs(env, values_[i].second);
-        o.Set("name", values_[i].first);
-        arr.Set(static_cast<uint32_t>(i), o);
-      }
-      return arr;
-    }
+    Napi::Value result(Napi::Env env) override { return namedTensorsToJs(env, values_); }
 
    private:
     Part part_;
@@ -245,15 +237,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   Napi::Value loadState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto part = parsePart(env, info[0]);
-    if (!info[1].IsArray()) throwJs(env, "ERR_INPUT", "loadState takes an array of {name, dtype, shape, data}");
-    auto arr = info[1].As<Napi::Array>();
-    std::vector<std::pair<std::string, JsTensor>> values;
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value e = arr.Get(i);
-      if (!e.IsObject() || !e.As<Napi::Object>().Get("name").IsString()) throwJs(env, "ERR_INPUT", "loadState entries need a name");
-      auto name = e.As<Napi::Object>().Get("name").As<Napi::String>().Utf8Value();
-      values.emplace_back(name, readJsTensor(env, e, name));
-    }
+    auto values = readNamedTensors(env, info[1]);
     state_->acquire(env);
     return queue(new LoadStateWorker(env, this, part, std::move(values)));
   }
