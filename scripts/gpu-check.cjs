@@ -76,7 +76,7 @@ function synthBatch(B, T, V, seed) {
   const disc = { vocab_size: V, embedding_size: 64, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 256, max_position_embeddings: 64 };
   const special = { pad: 0, cls: 2, sep: 3, mask: 4 };
   let ck = null;
-  for (const precision of ['fp32', 'bf16']) {
+  for (const precision of ['fp32', 'bf16', 'fp16']) {
     await check(`pre-training on CUDA (${precision}): the loss falls`, async () => {
       const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 20, totalSteps: 300, device: 'cuda', precision, seed: 1 });
       const ev = synthBatch(16, 64, V, 999);

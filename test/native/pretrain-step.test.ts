@@ -293,6 +293,24 @@ describe('ELECTRA pre-training step (ELECTRA.md, The pre-training step)', () => 
     expect(native().createTrainer).toBeDefined();
   });
 
+  test('a non-finite loss stops with ERR_DIVERGED (no update); skipNonFinite skips the step instead', async () => {
+    for (const skip of [false, true]) {
+      const { p } = await newPair({ lr: 1e30, warmupSteps: 0, totalSteps: 1000, clipNorm: 0, skipNonFinite: skip });
+      let err: unknown = null;
+      let skipped = false;
+      for (let i = 0; i < 6 && !err && !skipped; i++) {
+        try {
+          skipped = (await p.trainStep([makeBatch(4, 16, i)])).skipped;
+        } catch (e) {
+          err = e;
+        }
+      }
+      if (skip) expect({ skipped, err }).toEqual({ skipped: true, err: null });
+      else expect(err).toMatchObject({ code: 'ERR_DIVERGED', message: expect.stringContaining('non-finite') });
+      p.dispose();
+    }
+  });
+
   test('one operation in flight: a second call while a step runs is ERR_BUSY; disposed is ERR_DISPOSED', async () => {
     const { p } = await newPair();
     const running = p.trainStep([makeBatch(8, 32)]);

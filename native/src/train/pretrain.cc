@@ -196,19 +196,38 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
   gen_->train();
   opt_->zeroGrad();
   auto n = static_cast<int64_t>(micro.size());
+  // fp16 needs dynamic loss scaling: the loss is multiplied before backward and the gradients
+  // divided after; an overflow skips the update and halves the scale, 2000 clean steps double it.
+  const bool scaled = o_.precision == "fp16" && device_.is_cuda();
+  const double scale = scaled ? loss_scale_ : 1.0;
   torch::Tensor stats;
   {
     AutocastScope ac(o_.precision, device_);
     for (auto& b : micro) {
       auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), std::nullopt);
-      (f.loss / static_cast<double>(n)).backward();
+      (f.loss * (scale / static_cast<double>(n))).backward();
       stats = stats.defined() ? stats + f.stats : f.stats;
     }
   }
   StepMetrics m = metricsFrom(stats, n);
   m.lr = opt_->lrAt(step_);
+  if (scaled) {
+    torch::NoGradGuard ng;
+    for (auto& p : opt_->params())
+      if (p.param.grad().defined()) p.param.mutable_grad().mul_(1.0 / scale);
+  }
   double norm = opt_->gradNorm();
   m.grad_norm = norm;
+  if (scaled && std::isfinite(m.loss) && !std::isfinite(norm)) {
+    opt_->zeroGrad();
+    loss_scale_ = std::max(1.0, loss_scale_ / 2);
+    clean_steps_ = 0;
+    m.skipped = true;
+    step_++;
+    m.step = step_;
+    return m;
+  }
+  if (scaled && ++clean_steps_ % 2000 == 0) loss_scale_ = std::min(loss_scale_ * 2, 16777216.0);
   if (!std::isfinite(m.loss) || !std::isfinite(norm)) {
     if (!o_.skip_nonfinite) {
       opt_->zeroGrad();

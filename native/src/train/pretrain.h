@@ -75,6 +75,8 @@ class Pretrainer {
   ElectraNet disc_{nullptr}, gen_{nullptr};
   std::unique_ptr<AdamW> opt_;
   int64_t step_ = 0;
+  double loss_scale_ = 65536.0;  // fp16 only
+  int64_t clean_steps_ = 0;
 };
 
 }  // namespace electra
