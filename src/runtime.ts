@@ -2,22 +2,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { callNative, mapNative } from './errors';
-import { buildInfo, native, packageRoot, type NativeTensor } from './native';
+import { buildInfo, native, packageRoot, type NativeRuntime, type NativeTensor } from './native';
 
-export interface RuntimeInfo {
+/** The addon's own facts (libtorch version, CUDA, threads, build flags) plus where it came from. */
+export interface RuntimeInfo extends Omit<NativeRuntime, 'mkldnn' | 'parallelInfo'> {
   /** electra-node's version. */
   version: string;
-  libtorchVersion: string;
   /** Where libtorch was found at build time (and by which rule). */
   libtorchPath: string | null;
   libtorchSource: string | null;
-  cudaBuild: boolean;
-  cudaAvailable: boolean;
-  deviceCount: number;
-  deviceNames: string[];
-  threads: number;
-  interopThreads: number;
-  buildFlags: string;
   nodeVersion: string;
   platform: string;
 }
