@@ -2,6 +2,7 @@
 #include "binding/addon.h"
 #include "binding/config_js.h"
 #include "train/pretrain.h"
+#include "train/cpu_cache.h"
 
 namespace electra {
 
@@ -273,6 +274,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot dispose while an operation is in flight; await it first");
     state_->trainer.reset();
+    CachingCpuAllocator::instance().trim();
     return env.Undefined();
   }
 };

@@ -3,13 +3,16 @@
 // with fresh mmaps, and a worker thread's arena unmaps freed heaps, so each step page-faults its
 // working set again: a quarter of a CPU step in a profile, twice as slow as PyTorch from Python
 // (whose main-thread arena keeps memory). Blocks of 1 MiB and more are kept on exact-size free
-// lists, up to a limit, and reused. libtorch's CPU allocator is process-wide, hence one static
-// instance, never destroyed (tensors may outlive any owner). ELECTRA_CPU_CACHE=0 disables it.
+// lists, up to a limit (RAM/8, at most 4 GiB), and reused, but only while a training step runs (CacheScope), so that
+// inference in a long-lived process (an Electron app) keeps glibc's usual behaviour; disposing a
+// trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
+// never destroyed (tensors may outlive any owner). ELECTRA_CPU_CACHE=0 disables it.
 #pragma once
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 #include <unistd.h>
 #include <cstdlib>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -24,10 +27,16 @@ class CachingCpuAllocator final : public c10::Allocator {
   static CachingCpuAllocator& instance() {
     static auto* a = [] {
       size_t ram = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-      return new CachingCpuAllocator(std::min<size_t>(ram / 4, size_t(8) << 30));
+      return new CachingCpuAllocator(std::min<size_t>(ram / 8, size_t(4) << 30));
     }();
     return *a;
   }
+
+  // Caching is on while at least one scope is open (training steps).
+  struct Scope {
+    Scope() { instance().scopes_++; }
+    ~Scope() { instance().scopes_--; }
+  };
 
   c10::DataPtr allocate(size_t n) override {
     void* p = n >= kMinBlock ? take(n) : nullptr;
@@ -74,7 +83,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       if (it != a.live_.end()) {
         size_t n = it->second;
         a.live_.erase(it);
-        if (a.cached_ + n <= a.limit_) {
+        if (a.scopes_.load() > 0 && a.cached_ + n <= a.limit_) {
           a.free_[n].push_back(p);
           a.cached_ += n;
           return;
@@ -85,6 +94,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   std::mutex mutex_;
+  std::atomic<int> scopes_{0};
   std::unordered_map<void*, size_t> live_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0;

@@ -1,6 +1,7 @@
 #include "train/pretrain.h"
 #include <unordered_set>
 #include "common.h"
+#include "train/cpu_cache.h"
 
 namespace electra {
 
@@ -191,6 +192,7 @@ static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
 
 StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& micro) {
   check(!micro.empty(), "ERR_INPUT", "a step needs at least one batch");
+  CachingCpuAllocator::Scope cache;
   for (auto& b : micro) checkBatch(b[0], b[1], b[2]);
   if (disc_) disc_->train();
   gen_->train();
