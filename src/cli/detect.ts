@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
   if (positionals.length === 0) throw new ElectraError('ERR_CONFIG', 'give at least one text');
   const tok = ElectraTokenizer.load(values.model);
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', head: 'discriminator' });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
   try {
     for (const text of positionals) {
       const r = await detectReplaced(model, tok, text);

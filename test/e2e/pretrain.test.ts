@@ -82,8 +82,21 @@ print('ok', d(**ids).logits.shape[1])
       console.warn('Python transformers absent: the checkpoint was not opened in Python');
       return;
     }
-    expect(py.stderr.slice(-2000) && py.status).toBe(0);
+    expect({ status: py.status, stderr: py.status === 0 ? '' : py.stderr.slice(-2000) }).toEqual({ status: 0, stderr: '' });
     expect(py.stdout).toMatch(/^ok \d+/m);
+  });
+
+  test('electra detect prints each token with its probability of having been replaced', () => {
+    const ck = listCheckpoints(path.join(s.dir, 'run-a')).pop()!.dir;
+    const r = spawnSync(process.execPath, [CLI, 'detect', '--model', path.join(ck, 'discriminator'), '--json', 'the people of this nation', 'the budget for every state'], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr.slice(-500) }).toEqual({ status: 0, stderr: '' });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { text: string; tokens: { token: string; probability: number }[]; truncated: number });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]!.tokens.map((t) => t.token)).toEqual(['[CLS]', 'the', 'people', 'of', 'this', 'nation', '[SEP]']);
+    for (const t of lines[0]!.tokens) expect(t.probability).toBeGreaterThanOrEqual(0), expect(t.probability).toBeLessThanOrEqual(1);
+    const bad = spawnSync(process.execPath, [CLI, 'detect', '--model', path.join(ck, 'generator'), 'x'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/ERR_/);
   });
 
   test('--init-from continues from HF weights (the discriminator and generator of a checkpoint)', async () => {
@@ -172,7 +185,7 @@ print('ok', d(**ids).logits.shape[1])
     }
     // A final resume finishes a few more steps cleanly.
     const r = spawnSync(process.execPath, [...args.slice(0, args.indexOf('--steps') + 1), String(listCheckpoints(out).pop()!.step + 2), ...args.slice(args.indexOf('--steps') + 2), '--resume'], { encoding: 'utf8' });
-    expect(r.stderr.slice(-1000) && r.status).toBe(0);
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr.slice(-1000) }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout).toMatch(/pretrained steps \d+\.\.\d+/);
   });
 });
