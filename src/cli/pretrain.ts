@@ -64,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!v.out) throw new ElectraError('ERR_CONFIG', '--out is required');
   if (!v.steps) throw new ElectraError('ERR_CONFIG', '--steps is required');
+  const steps = num(v.steps, 'steps', { int: true, min: 1 })!;
   const out = path.resolve(v.out);
   let data = v.data;
   let tokenizer = v.tokenizer;
@@ -83,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     data,
     tokenizer,
     preset,
-    steps: num(v.steps, 'steps', { int: true, min: 1 })!,
+    steps,
     batch: num(v.batch, 'batch', { int: true, min: 1 }),
     accumulate: num(v.accumulate, 'accumulate', { int: true, min: 1 }),
     lr: num(v.lr, 'lr', { min: 0 }),
