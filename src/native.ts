@@ -3,6 +3,7 @@
  * Everything else goes through the typed wrappers in this project.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { ElectraError } from './errors';
 
@@ -164,8 +165,8 @@ export function native(): NativeAddon {
     );
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    cached = require(p) as NativeAddon;
+    // createRequire works in the CommonJS and the ES module build alike.
+    cached = createRequire(path.join(packageRoot(), 'package.json'))(p) as NativeAddon;
   } catch (e) {
     throw new ElectraError('ERR_NATIVE', `cannot load the native addon ${p}: ${(e as Error).message}`, { cause: e });
   }

@@ -15,10 +15,12 @@
  * empty document.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
+import { packageRoot } from '../native';
 import { SkipLog } from './skips';
 
 /** One document of a corpus. */
@@ -48,11 +50,21 @@ export interface CorpusOptions {
 /** Names of the built-in corpora. */
 export const BUILTIN_CORPORA = ['sotu'] as const;
 
+/** Resolves from electra-node's own location first, then from the working directory's project. */
+function requireFromPackageOrCwd(id: string): unknown {
+  try {
+    return createRequire(path.join(packageRoot(), 'package.json'))(id);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
+    return createRequire(path.join(process.cwd(), 'package.json'))(id);
+  }
+}
+
 /**
  * Loads an optional dataset package, turning its absence into an ERR_DATA that says how to
  * install it. `req` is injectable for tests.
  */
-export function loadBuiltinPackage<T>(pkg: string, what: string, req: (id: string) => unknown = require): T {
+export function loadBuiltinPackage<T>(pkg: string, what: string, req: (id: string) => unknown = requireFromPackageOrCwd): T {
   try {
     return req(pkg) as T;
   } catch (e) {
