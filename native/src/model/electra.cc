@@ -101,10 +101,11 @@ static bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void initWeights(torch::nn::Module& m, const Config& c) {
+void initWeights(torch::nn::Module& m, const Config& c, const std::string& skipPrefix) {
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters(true)) {
     const auto& name = p.key();
+    if (!skipPrefix.empty() && name.rfind(skipPrefix, 0) == 0) continue;
     auto& t = p.value();
     if (endsWith(name, "LayerNorm.weight")) t.fill_(1.0);
     else if (endsWith(name, ".bias")) t.zero_();

@@ -59,7 +59,8 @@ TORCH_MODULE(ElectraNet);
 
 // Initialisation as the original and HF: normal(0, initializer_range) for weights and
 // embeddings, zero biases, LayerNorm (1, 0), the padding row of the word embeddings zero.
-void initWeights(torch::nn::Module& m, const Config& c);
+// Parameters whose name starts with `skipPrefix` keep their values (shared blocks).
+void initWeights(torch::nn::Module& m, const Config& c, const std::string& skipPrefix = "");
 
 // Parameters by HF name (tied weights appear once, under their owner).
 std::vector<std::pair<std::string, torch::Tensor>> namedParameters(torch::nn::Module& m);

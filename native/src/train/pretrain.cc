@@ -59,14 +59,7 @@ Pretrainer::Pretrainer(const PretrainOptions& o, torch::Device device) : o_(o), 
     gen_ = ElectraNet(o.gen, Head::Generator, disc_->electra->embeddings);
     initWeights(*disc_, o.disc);
     // The shared embeddings keep the discriminator's initialisation.
-    torch::NoGradGuard ng;
-    for (auto& p : gen_->named_parameters(true)) {
-      if (p.key().rfind("electra.embeddings.", 0) == 0) continue;
-      const auto& n = p.key();
-      if (n.find("LayerNorm.weight") != std::string::npos) p.value().fill_(1.0);
-      else if (n.size() >= 5 && n.compare(n.size() - 5, 5, ".bias") == 0) p.value().zero_();
-      else p.value().normal_(0.0, o.gen.initializer_range);
-    }
+    initWeights(*gen_, o.gen, "electra.embeddings.");
   } else {
     gen_ = ElectraNet(o.disc, Head::Generator);
     initWeights(*gen_, o.disc);
