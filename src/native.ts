@@ -51,6 +51,11 @@ export interface NativeModel {
   loadState(values: NamedTensor[]): Promise<void>;
   getState(): Promise<NamedTensor[]>;
   dispose(): void;
+  setupTraining(opts: object): void;
+  trainStep(
+    batch: NativeBatch,
+    targets: Record<string, NativeTensor>,
+  ): Promise<{ loss: number; gradNorm: number; lr: number; step: number; skipped: boolean }>;
   readonly busy: boolean;
   readonly device: string;
   readonly head: NativeHead;

@@ -3,6 +3,7 @@
 #include "binding/addon.h"
 #include "binding/config_js.h"
 #include "binding/model_state.h"
+#include "train/cpu_cache.h"
 
 namespace electra {
 
@@ -68,6 +69,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod<&ModelWrap::loadState>("loadState"),
                         InstanceMethod<&ModelWrap::getState>("getState"),
                         InstanceMethod<&ModelWrap::dispose>("dispose"),
+                        InstanceMethod<&ModelWrap::setupTraining>("setupTraining"),
+                        InstanceMethod<&ModelWrap::trainStep>("trainStep"),
                         InstanceAccessor<&ModelWrap::busyGetter>("busy"),
                         InstanceAccessor<&ModelWrap::deviceGetter>("device"),
                         InstanceAccessor<&ModelWrap::headGetter>("head")});
@@ -205,11 +208,118 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return queue(new GetStateWorker(env, this));
   }
 
+
+  // setupTraining({lr, weightDecay, beta1, beta2, eps, biasCorrection, warmupSteps, totalSteps, clipNorm,
+  //                lrScales: number[], precision, skipNonFinite, seed}): a fresh optimizer for fine-tuning.
+  Napi::Value setupTraining(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_->net) throwJs(env, "ERR_DISPOSED", "the model has been disposed");
+    if (state_->busy) throwJs(env, "ERR_BUSY", "another operation is in flight on this model; await it first");
+    if (!info[0].IsObject()) throwJs(env, "ERR_CONFIG", "setupTraining takes an options object");
+    auto o = info[0].As<Napi::Object>();
+    FinetuneOptions fo;
+    fo.adam.lr = getNum(env, o, "lr", 1e-4);
+    fo.adam.weight_decay = getNum(env, o, "weightDecay", 0.01);
+    fo.adam.beta1 = getNum(env, o, "beta1", 0.9);
+    fo.adam.beta2 = getNum(env, o, "beta2", 0.999);
+    fo.adam.eps = getNum(env, o, "eps", 1e-6);
+    fo.adam.bias_correction = o.Get("biasCorrection").ToBoolean();
+    fo.adam.warmup_steps = getInt(env, o, "warmupSteps", 0);
+    fo.adam.total_steps = getInt(env, o, "totalSteps", 0);
+    fo.adam.clip_norm = getNum(env, o, "clipNorm", 1.0);
+    fo.skip_nonfinite = o.Get("skipNonFinite").ToBoolean();
+    if (o.Get("precision").IsString()) fo.precision = o.Get("precision").As<Napi::String>().Utf8Value();
+    Napi::Value sc = o.Get("lrScales");
+    if (sc.IsArray()) {
+      auto a = sc.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsNumber()) throwJs(env, "ERR_CONFIG", "lrScales must be numbers");
+        double d = v.As<Napi::Number>().DoubleValue();
+        if (!(d >= 0) || !std::isfinite(d)) throwJs(env, "ERR_CONFIG", "lrScales must be finite and >= 0");
+        fo.lr_scales.push_back(d);
+      }
+    }
+    int64_t seed = getInt(env, o, "seed", -1);
+    guarded(env, [&] {
+      if (seed >= 0) torch::manual_seed(static_cast<uint64_t>(seed));
+      Targets none;
+      if (state_->head != Head::SequenceClassification && state_->head != Head::TokenClassification &&
+          state_->head != Head::QuestionAnswering)
+        checkTargets(*state_->net, none, 1, 1);  // throws ERR_CONFIG naming the head
+      state_->tuner = std::make_unique<Finetuner>(state_->net, state_->device, fo);
+    });
+    return env.Undefined();
+  }
+
+  class TrainStepWorker : public ModelWorker {
+   public:
+    TrainStepWorker(Napi::Env env, ModelWrap* self, JsBatch b, JsTensor labels, JsTensor start, JsTensor end, bool hasLabels,
+                    bool hasSpan)
+        : ModelWorker(env, "electra:finetune-step", self),
+          batch_(std::move(b)),
+          labels_(std::move(labels)),
+          start_(std::move(start)),
+          end_(std::move(end)),
+          hasLabels_(hasLabels),
+          hasSpan_(hasSpan) {}
+
+   protected:
+    void run() override {
+      auto& s = *state_;
+      check(s.tuner != nullptr, "ERR_CONFIG", "call setupTraining() before trainStep()");
+      auto [ids, types, mask] = batch_.tensors();
+      Targets t;
+      auto asTarget = [](const JsTensor& j) {
+        auto x = j.copy();
+        return x.is_floating_point() ? x.to(torch::kFloat) : x.to(torch::kLong);
+      };
+      if (hasLabels_) t.labels = asTarget(labels_);
+      if (hasSpan_) t.start = asTarget(start_), t.end = asTarget(end_);
+      m_ = s.tuner->step(ids, types, mask, t);
+    }
+    Napi::Value result(Napi::Env env) override {
+      auto o = Napi::Object::New(env);
+      o.Set("loss", m_.loss);
+      o.Set("gradNorm", m_.grad_norm);
+      o.Set("lr", m_.lr);
+      o.Set("step", static_cast<double>(m_.step));
+      o.Set("skipped", m_.skipped);
+      return o;
+    }
+
+   private:
+    JsBatch batch_;
+    JsTensor labels_, start_, end_;
+    bool hasLabels_, hasSpan_;
+    FinetuneMetrics m_;
+  };
+
+  // trainStep(batch, {labels?, start?, end?}) -> Promise<{loss, gradNorm, lr, step, skipped}>
+  Napi::Value trainStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto jb = readBatch(env, info[0], "batch");
+    if (!info[1].IsObject()) throwJs(env, "ERR_INPUT", "trainStep needs targets {labels} or {start, end}");
+    auto o = info[1].As<Napi::Object>();
+    bool hasLabels = !o.Get("labels").IsUndefined(), hasSpan = !o.Get("start").IsUndefined();
+    JsTensor labels, start, end;
+    if (hasLabels) labels = readJsTensor(env, o.Get("labels"), "targets.labels");
+    if (hasSpan) {
+      start = readJsTensor(env, o.Get("start"), "targets.start");
+      end = readJsTensor(env, o.Get("end"), "targets.end");
+    }
+    if (!state_->tuner) throwJs(env, "ERR_CONFIG", "call setupTraining() before trainStep()");
+    state_->acquire(env);
+    return queue(new TrainStepWorker(env, this, std::move(jb), std::move(labels), std::move(start), std::move(end), hasLabels, hasSpan));
+  }
+
   // dispose(): frees the network now; repeatable.
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot dispose while an operation is in flight; await it first");
+    bool trained = state_->tuner != nullptr;
     state_->release();
+    if (trained) CachingCpuAllocator::instance().trim();
     return env.Undefined();
   }
 };

@@ -1,6 +1,8 @@
 #pragma once
 #include <atomic>
+#include <memory>
 #include "model/electra.h"
+#include "train/finetune.h"
 #include <napi.h>
 
 namespace electra {
@@ -12,10 +14,14 @@ struct ModelState {
   torch::Device device;
   ElectraNet net{nullptr};
   bool busy = false;
+  std::unique_ptr<Finetuner> tuner;  // set by setupTraining (fine-tuning)
 
   ModelState(const Config& c, Head h, torch::Device d) : cfg(c), head(h), device(d), net(ElectraNet(c, h)) {}
   bool acquire(Napi::Env env);
-  void release() { net = ElectraNet(nullptr); }
+  void release() {
+    tuner.reset();
+    net = ElectraNet(nullptr);
+  }
 };
 
 }  // namespace electra

@@ -1,0 +1,121 @@
+/** `electra finetune`: fine-tune a pre-trained ELECTRA on a labelled task. */
+import { ElectraError } from '../errors';
+import { setNumThreads } from '../runtime';
+import { finetune, type FinetuneOptionsInput } from '../train/finetune';
+import type { TaskKind } from '../train/taskdata';
+import { num, parse } from './args';
+
+const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --out DIR [options]
+
+  --model DIR         pre-trained model: an HF directory (e.g. a discriminator) or a pre-training
+                      checkpoint (its discriminator/ is used); tokenizer files are read from it
+  --task SRC          spam-assassin (built in) or a training file:
+                        classification/regression: .csv/.tsv/.jsonl with text [, text_pair], label
+                        token-classification: .jsonl {"tokens": [...], "tags": [...]} (IOB2)
+                        question-answering: .jsonl {"question", "context", "answers": {"text", "answer_start"}}
+  --head KIND         sequence-classification | regression | token-classification | question-answering
+                      (sequence-classification)
+  --dev FILE          dev split (default: 10% of the training file, seeded)   --test FILE
+  --out DIR           where the best model goes (an HF directory + eval_results.json)
+  --epochs N (3)      --lr X (1e-4)   --batch N (32)   --eval-batch N (64)
+  --layer-decay X     layer-wise lr decay (0.8; 1 = off): top layer lr*X, embeddings lr*X^(L+1)
+  --warmup X          fraction of steps warming up (0.1)   --weight-decay X (0.01)
+  --max-len N         tokens per example, longer ones are truncated (128)
+  --patience N        early stopping: epochs without dev improvement (2; 0 = off)
+  --train-limit N     use only N training examples (sample-efficiency runs)
+  --random-init       same architecture, random weights (baseline)
+  --text-field F  --pair-field F  --label-field F   column names (text, text_pair, label)
+  --tokenizer DIR     tokenizer, when the model directory has none
+  --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    model: { type: 'string' },
+    task: { type: 'string' },
+    head: { type: 'string' },
+    dev: { type: 'string' },
+    test: { type: 'string' },
+    out: { type: 'string' },
+    epochs: { type: 'string' },
+    lr: { type: 'string' },
+    batch: { type: 'string' },
+    'eval-batch': { type: 'string' },
+    'layer-decay': { type: 'string' },
+    warmup: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    'max-len': { type: 'string' },
+    patience: { type: 'string' },
+    'train-limit': { type: 'string' },
+    'random-init': { type: 'boolean' },
+    'text-field': { type: 'string' },
+    'pair-field': { type: 'string' },
+    'label-field': { type: 'string' },
+    tokenizer: { type: 'string' },
+    device: { type: 'string' },
+    precision: { type: 'string' },
+    seed: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  for (const k of ['model', 'task', 'out'] as const) if (!v[k]) throw new ElectraError('ERR_CONFIG', `--${k} is required`);
+  const threads = num(v.threads, 'threads', { int: true, min: 1 });
+  if (threads) setNumThreads(threads);
+  const opts: FinetuneOptionsInput = {
+    model: v.model!,
+    task: v.task!,
+    out: v.out!,
+    head: v.head as TaskKind | undefined,
+    dev: v.dev,
+    test: v.test,
+    tokenizer: v.tokenizer,
+    epochs: num(v.epochs, 'epochs', { int: true, min: 1 }),
+    lr: num(v.lr, 'lr', { min: Number.MIN_VALUE }),
+    batch: num(v.batch, 'batch', { int: true, min: 1 }),
+    evalBatch: num(v['eval-batch'], 'eval-batch', { int: true, min: 1 }),
+    layerDecay: num(v['layer-decay'], 'layer-decay', { min: Number.MIN_VALUE, max: 1 }),
+    warmup: num(v.warmup, 'warmup', { min: 0, max: 1 }),
+    weightDecay: num(v['weight-decay'], 'weight-decay', { min: 0 }),
+    maxLength: num(v['max-len'], 'max-len', { int: true, min: 8 }),
+    patience: num(v.patience, 'patience', { int: true, min: 0 }),
+    trainLimit: num(v['train-limit'], 'train-limit', { int: true, min: 1 }),
+    randomInit: v['random-init'] ?? false,
+    textField: v['text-field'],
+    pairField: v['pair-field'],
+    labelField: v['label-field'],
+    device: v.device,
+    precision: v.precision as 'fp32' | 'bf16' | undefined,
+    seed: num(v.seed, 'seed', { int: true, min: 0 }),
+  };
+  for (const k of Object.keys(opts) as Array<keyof FinetuneOptionsInput>) if (opts[k] === undefined) delete opts[k];
+  const say = (s: string) => process.stderr.write(s + '\n');
+  const tty = process.stderr.isTTY;
+  let lastDraw = 0;
+  const s = await finetune(opts, {
+    log: say,
+    onStep: (m) => {
+      const now = Date.now();
+      if (tty && now - lastDraw > 200) {
+        lastDraw = now;
+        process.stderr.write(`\r  epoch ${m.epoch} step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)}   `);
+      }
+    },
+    onEpoch: (r) => {
+      if (tty) process.stderr.write('\r\x1b[K');
+      const d = Object.entries(r.dev)
+        .filter(([k, x]) => typeof x === 'number' && k !== 'metric' && k !== 'examples')
+        .map(([k, x]) => `${k} ${(x as number).toFixed(4)}`)
+        .join('  ');
+      say(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}  dev ${d}${r.best ? '  (best, saved)' : ''}  ${r.seconds.toFixed(0)} s`);
+    },
+  });
+  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
+  else {
+    say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
+    say(`model saved to ${s.out} (Hugging Face directory, with eval_results.json)`);
+  }
+  return 0;
+}

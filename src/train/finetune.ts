@@ -1,0 +1,373 @@
+/**
+ * Fine-tuning: a pre-trained ELECTRA (an HF directory, or a pre-training checkpoint) with a new
+ * task head, trained with layer-wise learning-rate decay, warmup + linear decay, evaluation on
+ * the dev split after every epoch, early stopping on the dev metric, and the best model saved
+ * as an HF directory (`ElectraForSequenceClassification` etc. with `id2label`/`label2id`).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { parseConfig, type ElectraConfig } from '../config';
+import { Electra, type Head } from '../electra';
+import { ElectraError } from '../errors';
+import { inspectHfDir } from '../checkpoint/hf';
+import { Rng } from '../data/rng';
+import { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
+import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
+
+const finetuneSchema = z
+  .object({
+    /** HF directory of the pre-trained model (a discriminator), or a pre-training checkpoint directory. */
+    model: z.string().min(1),
+    /** `spam-assassin` or a training file. */
+    task: z.string().min(1),
+    head: z.enum(TASK_KINDS as [TaskKind, ...TaskKind[]]).default('sequence-classification'),
+    out: z.string().min(1),
+    dev: z.string().optional(),
+    test: z.string().optional(),
+    tokenizer: z.string().optional(),
+    epochs: z.number().int().min(1).max(1000).default(3),
+    lr: z.number().positive().max(1).default(1e-4),
+    batch: z.number().int().min(1).max(4096).default(32),
+    evalBatch: z.number().int().min(1).max(4096).default(64),
+    /** Layer-wise decay: the top layer gets lr * d, the one below lr * d^2, ..., the embeddings lr * d^(L+1). 1 = off. */
+    layerDecay: z.number().gt(0).max(1).default(0.8),
+    /** Fraction of the steps spent warming up. */
+    warmup: z.number().min(0).max(1).default(0.1),
+    weightDecay: z.number().min(0).default(0.01),
+    clipNorm: z.number().min(0).default(1),
+    maxLength: z.number().int().min(8).max(4096).default(128),
+    seed: z.number().int().min(0).default(42),
+    /** Stop after this many epochs without improvement of the dev metric (0: never). */
+    patience: z.number().int().min(0).default(2),
+    /** Keep only the first N training examples (after shuffling): sample-efficiency runs. */
+    trainLimit: z.number().int().min(1).optional(),
+    /** Same architecture, random initialisation (the baseline of the quality benchmark). */
+    randomInit: z.boolean().default(false),
+    device: z.string().default('cpu'),
+    precision: z.enum(['fp32', 'bf16']).default('fp32'),
+    textField: z.string().optional(),
+    pairField: z.string().optional(),
+    labelField: z.string().optional(),
+    /** Maximum answer length in tokens (question answering). */
+    maxAnswerLength: z.number().int().min(1).default(30),
+  })
+  .strict();
+
+export type FinetuneOptionsInput = z.input<typeof finetuneSchema>;
+export type FinetuneOptions = z.output<typeof finetuneSchema>;
+
+export interface EvalResult {
+  /** The metric early stopping and model selection use (accuracy, spearman, f1, f1). */
+  metric: number;
+  metricName: string;
+  [k: string]: number | string;
+}
+
+export interface EpochReport {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  dev: EvalResult;
+  best: boolean;
+  seconds: number;
+}
+
+export interface FinetuneSummary {
+  out: string;
+  kind: TaskKind;
+  labels: string[];
+  epochs: EpochReport[];
+  bestEpoch: number;
+  dev: EvalResult;
+  test?: EvalResult;
+  trainExamples: number;
+  truncated: number;
+  seconds: number;
+  stoppedEarly: boolean;
+}
+
+export interface FinetuneCallbacks {
+  signal?: AbortSignal;
+  onStep?: (m: { epoch: number; step: number; totalSteps: number; loss: number; lr: number }) => void;
+  onEpoch?: (r: EpochReport) => void;
+  log?: (line: string) => void;
+}
+
+/** Parses fine-tuning options; ERR_CONFIG names the field. */
+export function parseFinetuneOptions(input: FinetuneOptionsInput): FinetuneOptions {
+  const r = finetuneSchema.safeParse(input);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ElectraError('ERR_CONFIG', `fine-tuning option ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** A pre-training checkpoint directory's discriminator, else the directory itself. */
+export function resolveModelDir(dir: string): string {
+  const disc = path.join(dir, 'discriminator');
+  if (fs.existsSync(path.join(disc, 'config.json'))) return disc;
+  if (!fs.existsSync(path.join(dir, 'config.json'))) throw new ElectraError('ERR_CHECKPOINT', `${dir} has no config.json (an HF model directory or a pre-training checkpoint is expected)`);
+  return dir;
+}
+
+/**
+ * Learning-rate factors per parameter for layer-wise decay, in the model's parameter order. Depth
+ * 0 is the embeddings (and their projection), 1..L the encoder layers, L+1 the task head; the
+ * factor is decay^(L+1-depth), so the head trains at the full rate and the top layer at lr * d.
+ * (The original ELECTRA code gives the top layer decay^2: its head sits at depth L+2 while no
+ * layer has depth L+1. We do not copy that off-by-one.)
+ */
+export function layerLrScales(names: readonly string[], numLayers: number, decay: number): number[] {
+  return names.map((n) => {
+    let depth = numLayers + 1;
+    if (/^electra\.embeddings(_project)?\./.test(n)) depth = 0;
+    else {
+      const m = /^electra\.encoder\.layer\.(\d+)\./.exec(n);
+      if (m) depth = Number(m[1]) + 1;
+    }
+    return Math.pow(decay, numLayers + 1 - depth);
+  });
+}
+
+function nativeHead(kind: TaskKind): Head {
+  return kind === 'regression' ? 'sequence-classification' : kind;
+}
+
+function headConfig(kind: TaskKind, labels: string[]): Record<string, unknown> {
+  if (kind === 'question-answering') return { num_labels: 2 };
+  if (kind === 'regression') return { num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, problem_type: 'regression' };
+  const id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
+  const label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+  return {
+    num_labels: labels.length,
+    id2label,
+    label2id,
+    ...(kind === 'sequence-classification' ? { problem_type: 'single_label_classification' } : {}),
+  };
+}
+
+function softmaxArgmax(data: Float32Array, off: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (data[off + j]! > data[off + best]!) best = j;
+  return best;
+}
+
+/** Evaluates `model` on features (sorted by length, dynamic padding). */
+export async function evaluateTask(
+  model: Electra,
+  kind: TaskKind,
+  labels: readonly string[],
+  examples: readonly unknown[],
+  feats: readonly Feature[],
+  opts: { batch: number; padId: number; maxAnswerLength?: number },
+): Promise<EvalResult> {
+  const order = feats.map((_, i) => i).sort((a, b) => feats[a]!.ids.length - feats[b]!.ids.length);
+  const predCls = new Array<number>(feats.length);
+  const predVal = new Array<number>(feats.length);
+  const predTags: string[][] = new Array(feats.length);
+  const predAns: string[] = new Array(feats.length);
+  for (let s = 0; s < order.length; s += opts.batch) {
+    const idx = order.slice(s, s + opts.batch);
+    const { batch, T } = collate(idx.map((i) => feats[i]!), opts.padId, kind);
+    const r = await model.forward(batch);
+    idx.forEach((fi, b) => {
+      const f = feats[fi]!;
+      if (kind === 'sequence-classification') predCls[fi] = softmaxArgmax(r.classification!.data, b * labels.length, labels.length);
+      else if (kind === 'regression') predVal[fi] = r.classification!.data[b]!;
+      else if (kind === 'token-classification') {
+        const words = (examples[fi] as TagExample).words.length;
+        const tags = new Array<string>(words).fill('O');
+        for (let i = 0; i < f.ids.length; i++) {
+          const w = f.wordOf![i]!;
+          if (w >= 0) tags[w] = labels[softmaxArgmax(r.tokens!.data, (b * T + i) * labels.length, labels.length)]!;
+        }
+        predTags[fi] = tags;
+      } else {
+        const ex = examples[fi] as QaExample;
+        const st = r.start!.data, en = r.end!.data;
+        let best = -Infinity, bs = -1, be = -1;
+        for (let i = 0; i < f.ids.length; i++) {
+          if (!f.contextMask![i]) continue;
+          for (let j = i; j < Math.min(f.ids.length, i + (opts.maxAnswerLength ?? 30)); j++) {
+            if (!f.contextMask![j]) break;
+            const sc = st[b * T + i]! + en[b * T + j]!;
+            if (sc > best) {
+              best = sc;
+              bs = i;
+              be = j;
+            }
+          }
+        }
+        predAns[fi] = bs < 0 ? '' : ex.context.slice(f.offsets![bs]![0], f.offsets![be]![1]);
+      }
+    });
+  }
+  if (kind === 'sequence-classification') {
+    const gold = feats.map((f) => f.label!);
+    const acc = accuracy(predCls, gold);
+    return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(predCls, gold, labels.length), mcc: matthews(predCls, gold, labels.length), examples: feats.length };
+  }
+  if (kind === 'regression') {
+    const gold = feats.map((f) => f.label!);
+    const sp = spearman(predVal, gold);
+    return { metric: sp, metricName: 'spearman', pearson: pearson(predVal, gold), spearman: sp, examples: feats.length };
+  }
+  if (kind === 'token-classification') {
+    const r = entityF1(predTags, examples.map((e) => (e as TagExample).tags));
+    return { metric: r.f1, metricName: 'f1', ...r, examples: feats.length };
+  }
+  let em = 0, f1 = 0;
+  predAns.forEach((p, i) => {
+    const s = squadScores(p, (examples[i] as QaExample).answers.map((a) => a.text));
+    em += s.exact;
+    f1 += s.f1;
+  });
+  return { metric: f1 / feats.length, metricName: 'f1', exactMatch: em / feats.length, f1: f1 / feats.length, examples: feats.length };
+}
+
+/** Loads the model for fine-tuning: pre-trained weights with a fresh head, or all random. */
+async function loadForTask(o: FinetuneOptions, dir: string, kind: TaskKind, labels: string[]): Promise<Electra> {
+  const head = nativeHead(kind);
+  const extra = headConfig(kind, labels);
+  const info = inspectHfDir(dir);
+  if (o.randomInit) {
+    const { architectures: _a, id2label: _i, label2id: _l, num_labels: _n, problem_type: _p, ...rest } = info.config as ElectraConfig & Record<string, unknown>;
+    return Electra.create(parseConfig({ ...rest, ...extra }), { head, device: o.device, seed: o.seed });
+  }
+  if (info.head === head && kind !== 'question-answering') {
+    // Continuing from a model with this head: its labels must be the task's.
+    const have = info.config.id2label ? Object.keys(info.config.id2label).length : undefined;
+    if (have !== undefined && have !== (extra.num_labels as number)) {
+      throw new ElectraError('ERR_DATA', `${dir} has a ${head} head with ${have} labels; the task has ${String(extra.num_labels)}`);
+    }
+  }
+  return Electra.load(dir, { head, device: o.device, config: extra });
+}
+
+/** Fine-tunes a model on a task (the engine of `electra finetune`). */
+export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
+  const o = parseFinetuneOptions(input);
+  const log = cb.log ?? (() => {});
+  const t0 = Date.now();
+  const kind = o.head;
+  const dir = resolveModelDir(o.model);
+  const tokDir = o.tokenizer ?? dir;
+  let tok: ElectraTokenizer;
+  try {
+    tok = ElectraTokenizer.load(tokDir);
+  } catch (e) {
+    throw new ElectraError('ERR_TOKENIZER', `no tokenizer in ${tokDir} (pass --tokenizer DIR): ${(e as Error).message}`, { cause: e });
+  }
+  const outParent = path.dirname(path.resolve(o.out));
+  try {
+    fs.mkdirSync(outParent, { recursive: true });
+    fs.accessSync(outParent, fs.constants.W_OK);
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `the output directory's parent ${outParent} is not writable: ${(e as Error).message}`, { cause: e });
+  }
+  if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0 && !fs.existsSync(path.join(o.out, 'config.json'))) {
+    throw new ElectraError('ERR_IO', `${o.out} exists and is not a model directory; refusing to replace it`);
+  }
+  const data: TaskData = loadTaskData(o.task, { kind, dev: o.dev, test: o.test, seed: o.seed, textField: o.textField, pairField: o.pairField, labelField: o.labelField });
+  for (const n of data.notes) log(n);
+  let train = data.train;
+  if (o.trainLimit !== undefined && o.trainLimit < train.length) {
+    train = new Rng(o.seed).shuffle([...train]).slice(0, o.trainLimit);
+    log(`using ${train.length} training examples (--train-limit)`);
+  }
+  const model = await loadForTask(o, dir, kind, data.labels);
+  try {
+    const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+    const [trainF, devF, testF] = await Promise.all([
+      encodeTask(tok, kind, train, data.labels, maxLength),
+      encodeTask(tok, kind, data.dev, data.labels, maxLength),
+      encodeTask(tok, kind, data.test, data.labels, maxLength),
+    ]);
+    const truncated = trainF.filter((f) => f.truncated > 0).length;
+    if (truncated) log(`${truncated} of ${trainF.length} training examples truncated to ${maxLength} tokens`);
+    const stepsPerEpoch = Math.ceil(trainF.length / o.batch);
+    const totalSteps = stepsPerEpoch * o.epochs;
+    const params = model.parameters();
+    model.setupTraining({
+      lr: o.lr,
+      weightDecay: o.weightDecay,
+      warmupSteps: Math.round(o.warmup * totalSteps),
+      totalSteps,
+      clipNorm: o.clipNorm,
+      lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, o.layerDecay),
+      precision: o.precision,
+      seed: o.seed,
+    });
+    const tokFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-tok-'));
+    tok.save(tokFiles);
+    const extraFiles = fs.readdirSync(tokFiles).map((f) => path.join(tokFiles, f));
+    const evalOpts = { batch: o.evalBatch, padId: tok.padId, maxAnswerLength: o.maxAnswerLength };
+    const rng = new Rng(o.seed ^ 0x9e3779b9);
+    const epochs: EpochReport[] = [];
+    let best: EpochReport | undefined;
+    let since = 0, step = 0, stoppedEarly = false;
+    try {
+      for (let epoch = 1; epoch <= o.epochs; epoch++) {
+        const te = Date.now();
+        const order = rng.shuffle(trainF.map((_, i) => i));
+        let lossSum = 0;
+        for (let s = 0; s < order.length; s += o.batch) {
+          if (cb.signal?.aborted) throw new ElectraError('ERR_ABORTED', 'fine-tuning aborted');
+          const { batch, targets } = collate(order.slice(s, s + o.batch).map((i) => trainF[i]!), tok.padId, kind);
+          const m = await model.trainStep(batch, targets);
+          step = m.step;
+          lossSum += m.loss;
+          cb.onStep?.({ epoch, step, totalSteps, loss: m.loss, lr: m.lr });
+        }
+        const dev = await evaluateTask(model, kind, data.labels, data.dev, devF, evalOpts);
+        const isBest = !best || dev.metric > best.dev.metric;
+        const r: EpochReport = { epoch, step, trainLoss: lossSum / stepsPerEpoch, dev, best: isBest, seconds: (Date.now() - te) / 1000 };
+        epochs.push(r);
+        cb.onEpoch?.(r);
+        if (isBest) {
+          best = r;
+          since = 0;
+          await model.save(o.out, { extraFiles });
+        } else if (o.patience > 0 && ++since >= o.patience) {
+          stoppedEarly = epoch < o.epochs;
+          log(`early stop: no dev improvement for ${o.patience} epochs`);
+          break;
+        }
+      }
+    } finally {
+      fs.rmSync(tokFiles, { recursive: true, force: true });
+    }
+    let test: EvalResult | undefined;
+    if (testF.length > 0) {
+      const bestModel = await Electra.load(o.out, { device: o.device });
+      try {
+        test = await evaluateTask(bestModel, kind, data.labels, data.test, testF, evalOpts);
+      } finally {
+        bestModel.dispose();
+      }
+    }
+    const summary: FinetuneSummary = {
+      out: o.out,
+      kind,
+      labels: data.labels,
+      epochs,
+      bestEpoch: best!.epoch,
+      dev: best!.dev,
+      test,
+      trainExamples: trainF.length,
+      truncated,
+      seconds: (Date.now() - t0) / 1000,
+      stoppedEarly,
+    };
+    const results = path.join(o.out, 'eval_results.json');
+    fs.writeFileSync(results + '.tmp', JSON.stringify({ ...summary, options: { ...o } }, null, 2) + '\n');
+    fs.renameSync(results + '.tmp', results);
+    return summary;
+  } finally {
+    model.dispose();
+  }
+}
