@@ -123,6 +123,7 @@ export interface NativeTrainer {
   optimizerInfo(): { name: string; decay: boolean }[];
   getState(which: 'discriminator' | 'generator' | 'optimizer'): Promise<NamedTensor[]>;
   loadState(which: 'discriminator' | 'generator' | 'optimizer', values: NamedTensor[]): Promise<void>;
+  attachProcessGroup(group: NativeProcessGroup): Promise<void>;
   getRng(): NativeTensor;
   setRng(state: NativeTensor): void;
   setStep(step: number): void;
@@ -141,6 +142,18 @@ export interface NativeAddon {
   releaseCpuCache(): number;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
+  createProcessGroup(opts: { rank: number; world: number; addr: string; port: number; timeoutMs: number; backend?: string }): Promise<NativeProcessGroup>;
+  /** Whether this build has c10d + Gloo (data-parallel training). */
+  distributedAvailable: boolean;
+}
+
+/** A c10d process group (TCPStore + Gloo). */
+export interface NativeProcessGroup {
+  allreduceMax(x: number): Promise<number>;
+  barrier(): Promise<void>;
+  dispose(): void;
+  readonly rank: number;
+  readonly world: number;
 }
 
 /** Where the package lives (works from src/ under ts-jest and from dist/). */

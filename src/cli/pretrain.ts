@@ -21,12 +21,13 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --lr X              peak learning rate (preset's)   --warmup N   warmup updates (steps/10, at most 10k)
   --objective NAME    electra | mlm (electra)         --mask-prob X (preset's: 0.15, 0.25 large)
   --device D          cpu | cuda | cuda:N (cpu)       --precision fp32|bf16|fp16 (fp32; bf16/fp16 on CUDA)
-  --eval-every N      evaluate on held-out data every N updates (100)
+  --eval-every N      evaluate on held-out data every N updates (100)   --log-every N  metrics.jsonl rows (10)
   --save-every N      checkpoint every N updates (1000); one is always written at the end
   --keep K            keep the last K checkpoints (3)
   --resume            continue from the last checkpoint in OUT (exact on CPU)
   --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
   --max-seconds S     stop (with a checkpoint) after S seconds
+  --stop-at N         stop (with a checkpoint) at step N; the lr schedule still runs to --steps
   --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -48,11 +49,13 @@ export async function run(argv: string[]): Promise<number> {
     device: { type: 'string' },
     precision: { type: 'string' },
     'eval-every': { type: 'string' },
+    'log-every': { type: 'string' },
     'save-every': { type: 'string' },
     keep: { type: 'string' },
     resume: { type: 'boolean' },
     'init-from': { type: 'string' },
     'max-seconds': { type: 'string' },
+    'stop-at': { type: 'string' },
     seed: { type: 'string' },
     threads: { type: 'string' },
     'skip-nonfinite': { type: 'boolean' },
@@ -70,6 +73,9 @@ export async function run(argv: string[]): Promise<number> {
   let tokenizer = v.tokenizer;
   const preset = (v.preset ?? 'small') as RunOptionsInput['preset'];
   if (v.corpus && v.data) throw new ElectraError('ERR_CONFIG', 'give either --corpus or --data, not both');
+  if (v.corpus && Number(process.env.WORLD_SIZE ?? 1) > 1) {
+    throw new ElectraError('ERR_CONFIG', 'a data-parallel run needs prepared data: run `electra prepare` (and `electra vocab`) first, then pass --data and --tokenizer');
+  }
   if (v.corpus) {
     const tokDir = tokenizer ?? path.join(out, 'tokenizer');
     const tok = await ensureVocab(v.corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 16 }) ?? 30522);
@@ -94,11 +100,13 @@ export async function run(argv: string[]): Promise<number> {
     device: v.device,
     precision: v.precision as 'fp32' | 'bf16' | 'fp16' | undefined,
     evalEvery: num(v['eval-every'], 'eval-every', { int: true, min: 0 }),
+    logEvery: num(v['log-every'], 'log-every', { int: true, min: 1 }),
     saveEvery: num(v['save-every'], 'save-every', { int: true, min: 0 }),
     keep: num(v.keep, 'keep', { int: true, min: 1 }),
     resume: v.resume ?? false,
     initFrom: v['init-from'],
     maxSeconds: num(v['max-seconds'], 'max-seconds', { min: 0 }),
+    stopAt: num(v['stop-at'], 'stop-at', { int: true, min: 1 }),
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
     threads: num(v.threads, 'threads', { int: true, min: 1 }),
     skipNonFinite: v['skip-nonfinite'] ?? false,

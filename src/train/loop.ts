@@ -15,6 +15,7 @@ import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import type { NativeBatch } from '../native';
 import { Pretrainer, type StepMetrics } from './pretrainer';
 import { trainerOptionsSchema } from './options';
+import { distributedFromEnv, ProcessGroup, type DistributedInit } from './distributed';
 import { writeReport, type MetricRow } from './report';
 
 export const runOptionsSchema = trainerOptionsSchema
@@ -46,9 +47,23 @@ export const runOptionsSchema = trainerOptionsSchema
     initFrom: z.string().optional(),
     /** Stop (with a checkpoint) after this many seconds of training. */
     maxSeconds: z.number().positive().optional(),
+    /** Stop (with a checkpoint) once this step is reached; the schedule still runs to `steps`. */
+    stopAt: z.number().int().positive().optional(),
     progress: z.boolean().default(true),
     /** Threads for libtorch on the CPU (default: libtorch's choice). */
     threads: z.number().int().positive().optional(),
+    /**
+     * Data-parallel training: 'env' (default) joins a group when WORLD_SIZE > 1 is set (torchrun,
+     * `electra launch`, Slurm); an object gives the setup directly; false never joins. `batch`
+     * is per rank: the global batch is batch x world size.
+     */
+    distributed: z
+      .union([
+        z.literal('env'),
+        z.literal(false),
+        z.object({ rank: z.number().int().min(0), worldSize: z.number().int().min(1), localRank: z.number().int().min(0).optional(), masterAddr: z.string().min(1), masterPort: z.number().int().min(1).max(65535), timeoutMs: z.number().int().positive().optional() }),
+      ])
+      .default('env'),
   });
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>;
@@ -71,7 +86,10 @@ export interface RunSummary {
   tokensPerSecond: number;
   firstEval: StepMetrics | null;
   lastEval: StepMetrics | null;
-  stoppedBy: 'steps' | 'time' | 'abort';
+  stoppedBy: 'steps' | 'time' | 'abort' | 'stopAt';
+  /** Rank and world size of a data-parallel run (rank 0 writes logs and checkpoints). */
+  rank: number;
+  worldSize: number;
 }
 
 const CKPT = /^checkpoint-(\d+)$/;
@@ -133,8 +151,14 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
   const preset = PRESETS[o.preset as PresetName];
   const batchSize = o.batch ?? preset.batch;
   const out = path.resolve(o.out);
-  probeWritable(out);
-  cleanStaleTemps(out);
+  const distInit: DistributedInit | null = o.distributed === 'env' ? distributedFromEnv() : o.distributed === false ? null : o.distributed;
+  const rank = distInit?.rank ?? 0;
+  const world = distInit?.worldSize ?? 1;
+  const lead = rank === 0;
+  if (lead) {
+    probeWritable(out);
+    cleanStaleTemps(out);
+  }
   if (o.threads) (await import('../runtime')).setNumThreads(o.threads);
 
   const tokenizer = ElectraTokenizer.load(o.tokenizer);
@@ -142,12 +166,13 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
   const tokFiles = tokenizerFiles(o.tokenizer);
   let trainer: Pretrainer | undefined;
   let loader: BatchLoader | undefined;
+  let group: ProcessGroup | undefined;
   try {
     checkVocab(dataset.meta, tokenizer);
     const evalN = Math.min(o.evalExamples, Math.floor(dataset.length / 10));
     const { train, eval: heldOut } = dataset.split(evalN);
-    if (train.length < batchSize) {
-      throw new ElectraError('ERR_DATA', `${o.data} has ${train.length} training examples, fewer than one batch of ${batchSize}`);
+    if (train.length < batchSize * world) {
+      throw new ElectraError('ERR_DATA', `${o.data} has ${train.length} training examples, fewer than one batch of ${batchSize * world}`);
     }
     const metricsFile = path.join(out, 'metrics.jsonl');
     const existing = listCheckpoints(out);
@@ -161,7 +186,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       cursor = r.state.extra.cursor as Cursor | undefined;
       elapsedBefore = Number(r.state.extra.seconds ?? 0);
       rows = readMetrics(metricsFile, trainer.step);
-      process.stderr.write(`electra: resuming from ${last.dir} (step ${trainer.step})\n`);
+      if (lead) process.stderr.write(`electra: resuming from ${last.dir} (step ${trainer.step})\n`);
     } else {
       if (existing.length > 0) {
         throw new ElectraError('ERR_CONFIG', `${out} already holds checkpoints (${existing.map((c) => path.basename(c.dir)).join(', ')}): pass --resume to continue, or choose another --out`);
@@ -184,14 +209,21 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       });
       if (o.initFrom) {
         const parts = await trainer.loadWeights(o.initFrom);
-        process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
+        if (lead) process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
       }
     }
-    fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+    if (distInit) {
+      group = await ProcessGroup.create(distInit);
+      await trainer.attach(group);
+      if (lead) process.stderr.write(`electra: data-parallel over ${world} processes (Gloo), ${batchSize} examples per rank, ${batchSize * world} per step\n`);
+    }
+    if (lead) fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
     const startStep = trainer.step;
-    const configForReport = { ...o, batch: batchSize, trainer: trainer.options, discriminator: trainer.discriminatorConfig, generator: trainer.generatorConfig };
+    const configForReport = { ...o, batch: batchSize, worldSize: world, trainer: trainer.options, discriminator: trainer.discriminatorConfig, generator: trainer.generatorConfig };
 
-    loader = new BatchLoader(train, { batchSize, seed: o.seed, prefetch: 4, ...(cursor ? { cursor } : {}) });
+    // Every rank reads the same global batches and keeps its own rows of each, so that N ranks
+    // with batch b train exactly as one process with batch N x b would.
+    loader = new BatchLoader(train, { batchSize: batchSize * world, seed: o.seed, prefetch: 4, ...(cursor ? { cursor } : {}) });
     const evalBatches: NativeBatch[] = [];
     if (heldOut.length > 0) {
       const el = new BatchLoader(heldOut, { batchSize: Math.min(batchSize, heldOut.length), shuffle: false, epochs: 1, dropLast: false });
@@ -199,7 +231,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       await el[Symbol.asyncDispose]();
     }
     const evaluate = async (): Promise<StepMetrics | null> => {
-      if (evalBatches.length === 0) return null;
+      if (evalBatches.length === 0 || !lead) return null;
       const ms: StepMetrics[] = [];
       for (const b of evalBatches) ms.push(await trainer!.evaluate(b));
       const avg = { ...ms[0]! };
@@ -211,6 +243,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       return avg;
     };
     const log = (row: MetricRow) => {
+      if (!lead) return;
       rows.push(row);
       fs.appendFileSync(metricsFile, JSON.stringify(row) + '\n');
     };
@@ -219,8 +252,12 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     let elapsed = elapsedBefore;
     const save = async () => {
       const dir = path.join(out, `checkpoint-${trainer!.step}`);
+      if (!lead) {
+        lastSaved = dir;
+        return;
+      }
       await trainer!.saveCheckpoint(dir, {
-        extra: { cursor: loader!.cursor(), seconds: elapsed, batch: batchSize, data: path.resolve(o.data), tokenizer: path.resolve(o.tokenizer) },
+        extra: { cursor: loader!.cursor(), seconds: elapsed, batch: batchSize, worldSize: world, data: path.resolve(o.data), tokenizer: path.resolve(o.tokenizer) },
         tokenizerFiles: tokFiles,
       });
       lastSaved = dir;
@@ -251,27 +288,25 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     const firstEval = startStep === 0 ? await evaluate() : (rows.find((r) => r.type === 'eval') as unknown as StepMetrics | undefined) ?? null;
     if (startStep === 0 && firstEval) log({ type: 'eval', ...firstEval, step: 0 });
     let lastEval: StepMetrics | null = firstEval;
-    const progress = new Progress({ label: 'pretrain', total: o.steps - startStep, enabled: o.progress });
-    const tokensPerStep = batchSize * o.accumulate * dataset.maxLength;
+    const progress = new Progress({ label: 'pretrain', total: o.steps - startStep, enabled: o.progress && lead });
+    const tokensPerStep = batchSize * world * o.accumulate * dataset.maxLength;
     let stoppedBy: RunSummary['stoppedBy'] = 'steps';
     const t0 = Date.now();
     let windowStart = Date.now();
     let windowSteps = 0;
     try {
       while (trainer.step < o.steps) {
-        if (stopRequested) {
-          stoppedBy = 'abort';
-          break;
-        }
-        if (o.maxSeconds !== undefined && (Date.now() - t0) / 1000 >= o.maxSeconds) {
-          stoppedBy = 'time';
+        let stop = stopRequested ? 3 : o.maxSeconds !== undefined && (Date.now() - t0) / 1000 >= o.maxSeconds ? 2 : o.stopAt !== undefined && trainer.step >= o.stopAt ? 1 : 0;
+        if (group) stop = await group.allreduceMax(stop); // all ranks stop at the same step
+        if (stop) {
+          stoppedBy = stop === 3 ? 'abort' : stop === 2 ? 'time' : 'stopAt';
           break;
         }
         const micro: NativeBatch[] = [];
         for (let i = 0; i < o.accumulate; i++) {
           const b = await loader.next();
           if (!b) throw new ElectraError('ERR_DATA', 'the data loader ended unexpectedly');
-          micro.push(toNative(b));
+          micro.push(shard(toNative(b), rank, world));
         }
         let m: StepMetrics;
         try {
@@ -316,6 +351,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
         }
       }
       if (trainer.step > startStep || !lastSaved) await save();
+      if (group) await group.barrier(); // rank 0 has written the last checkpoint
       progress.finish(`step ${trainer.step}${stoppedBy !== 'steps' ? ` (stopped: ${stoppedBy})` : ''}`);
     } finally {
       process.off('SIGINT', onSignal);
@@ -333,12 +369,29 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       firstEval: firstEval ?? null,
       lastEval,
       stoppedBy,
+      rank,
+      worldSize: world,
     };
   } finally {
     if (loader) await loader[Symbol.asyncDispose]();
     trainer?.dispose();
+    group?.dispose();
     dataset.close();
   }
+}
+
+/** Rows [rank * b, (rank + 1) * b) of a global batch of world * b rows. */
+function shard(b: NativeBatch, rank: number, world: number): NativeBatch {
+  if (world === 1) return b;
+  const [B, T] = b.shape;
+  const rows = B / world;
+  const lo = rank * rows * T, hi = (rank + 1) * rows * T;
+  return {
+    inputIds: b.inputIds.slice(lo, hi),
+    tokenTypeIds: b.tokenTypeIds.slice(lo, hi),
+    attentionMask: b.attentionMask.slice(lo, hi),
+    shape: [rows, T],
+  };
 }
 
 function toNative(b: Batch): NativeBatch {

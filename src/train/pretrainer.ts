@@ -96,6 +96,15 @@ export class Pretrainer implements Disposable {
     return new Pretrainer(n, o, d, g, { ...sp });
   }
 
+  /**
+   * Joins a data-parallel group: rank 0's weights and optimizer state are copied to every rank,
+   * and from then on every update averages the gradients over the group. Each rank must then
+   * pass its own rows of every batch (rank r: rows [r * b, (r + 1) * b) of the global batch).
+   */
+  async attach(group: import('./distributed').ProcessGroup): Promise<void> {
+    await mapNative(callNative(() => this.n.attachProcessGroup(group.native)));
+  }
+
   /** Updates done so far. */
   get step(): number {
     return this.n.steps;

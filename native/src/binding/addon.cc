@@ -159,6 +159,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
   initModel(env, exports);
   initTrainer(env, exports);
+  initDist(env, exports);
   return exports;
 }
 

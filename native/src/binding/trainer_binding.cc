@@ -59,7 +59,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                         InstanceMethod<&TrainerWrap::inspect>("inspect"), InstanceMethod<&TrainerWrap::optimizerInfo>("optimizerInfo"), InstanceMethod<&TrainerWrap::getState>("getState"),
                         InstanceMethod<&TrainerWrap::loadState>("loadState"), InstanceMethod<&TrainerWrap::getRng>("getRng"),
                         InstanceMethod<&TrainerWrap::setRng>("setRng"), InstanceMethod<&TrainerWrap::setStep>("setStep"),
-                        InstanceMethod<&TrainerWrap::dispose>("dispose"), InstanceAccessor<&TrainerWrap::busyGetter>("busy"),
+                        InstanceMethod<&TrainerWrap::dispose>("dispose"), InstanceMethod<&TrainerWrap::attach>("attachProcessGroup"), InstanceAccessor<&TrainerWrap::busyGetter>("busy"),
                         InstanceAccessor<&TrainerWrap::stepGetter>("steps")});
   }
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
@@ -270,6 +270,27 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     state_->trainer->setSteps(info[0].As<Napi::Number>().Int64Value());
     return env.Undefined();
   }
+  class AttachWorker : public Base {
+   public:
+    AttachWorker(Napi::Env env, TrainerWrap* self, std::shared_ptr<ProcessGroupHandle> pg)
+        : Base(env, "electra:attach", self->state_, self->Value()), pg_(std::move(pg)) {}
+
+   protected:
+    void run() override { state_->trainer->attach(pg_); }
+    Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+
+   private:
+    std::shared_ptr<ProcessGroupHandle> pg_;
+  };
+
+  // attachProcessGroup(group) -> Promise: broadcasts rank 0's state, then averages gradients.
+  Napi::Value attach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto pg = unwrapProcessGroup(env, info[0]);
+    state_->acquire(env);
+    return queue(new AttachWorker(env, this, std::move(pg)));
+  }
+
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot dispose while an operation is in flight; await it first");

@@ -14,7 +14,7 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
   auto k = torch::clamp((n.to(torch::kFloat) * prob).round().to(torch::kLong), 1, budget);
   k = torch::minimum(k, n);
   // Uniform selection without replacement: the top-`budget` random scores among maskable tokens.
-  auto scores = torch::rand({B, T}, gen, ids.options().dtype(torch::kFloat));
+  auto scores = gen ? torch::rand({B, T}, gen, ids.options().dtype(torch::kFloat)) : uniform({B, T}, ids.options());
   scores = scores.masked_fill(~maskable, -1.0f);
   auto positions = std::get<1>(scores.topk(budget, 1, true, true));  // (B, N)
   auto slot = torch::arange(budget, ids.options()).unsqueeze(0);     // (1, N)
@@ -23,7 +23,7 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
   m.positions = positions;
   m.weights = valid.to(torch::kFloat);
   m.original = ids.gather(1, positions);
-  auto r = torch::rand({B, budget}, gen, ids.options().dtype(torch::kFloat));
+  auto r = gen ? torch::rand({B, budget}, gen, ids.options().dtype(torch::kFloat)) : uniform({B, budget}, ids.options());
   auto toMask = valid & (r < maskFraction);
   auto fill = torch::where(toMask, torch::full_like(m.original, sp.mask), m.original);
   m.input = ids.scatter(1, positions, fill);

@@ -79,6 +79,20 @@ Pretrainer::Pretrainer(const PretrainOptions& o, torch::Device device) : o_(o), 
   opt_ = std::make_unique<AdamW>(std::move(params), o.adam);
 }
 
+void Pretrainer::attach(std::shared_ptr<ProcessGroupHandle> pg) {
+  check(!pg_, "ERR_DISTRIBUTED", "this trainer already belongs to a process group");
+  std::vector<torch::Tensor> ps, state;
+  for (auto& p : opt_->params()) {
+    ps.push_back(p.param);
+    state.push_back(p.exp_avg);
+    state.push_back(p.exp_avg_sq);
+  }
+  pg->broadcast(ps);
+  pg->broadcast(state);
+  sync_ = std::make_unique<GradSync>(pg, ps);
+  pg_ = std::move(pg);
+}
+
 void Pretrainer::checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const {
   checkInputs(ids, types, mask, o_.disc);
   check(ids.size(1) >= 2, "ERR_INPUT", "sequences must have at least 2 tokens for pre-training");
@@ -97,11 +111,23 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto logits = gen_->generatorLogits(hs).to(torch::kFloat);
   auto nll = -torch::log_softmax(logits, -1).gather(-1, m.original.unsqueeze(-1)).squeeze(-1);  // (B, N)
   auto wsum = m.weights.sum();
-  Forward f;
-  f.mlm = (nll * m.weights).sum() / (wsum + 1e-6);
-  auto genCorrect = ((logits.detach().argmax(-1) == m.original).to(torch::kFloat) * m.weights).sum();
   auto mf = mask.to(torch::kFloat);
   auto real = mf.sum();
+  // Data-parallel training: the losses are normalised by the whole batch's counts (masked
+  // positions, real tokens), scaled by the world size because gradients are averaged, so that
+  // N ranks compute the gradient of exactly the single-process loss even with padding.
+  auto wden = wsum, rden = real;
+  double worldScale = 1.0;
+  if (pg_ && globalDenominators_) {
+    auto d = torch::stack({wsum, real}).detach().to(torch::kCPU, torch::kDouble).contiguous();
+    pg_->allreduceSum(d);
+    wden = torch::full({}, d[0].item<double>(), wsum.options());
+    rden = torch::full({}, d[1].item<double>(), real.options());
+    worldScale = static_cast<double>(pg_->world());
+  }
+  Forward f;
+  f.mlm = (nll * m.weights).sum() * worldScale / (wden + 1e-6);
+  auto genCorrect = ((logits.detach().argmax(-1) == m.original).to(torch::kFloat) * m.weights).sum();
   if (insp) {
     insp->maskedInput = m.input;
     insp->positions = m.positions;
@@ -124,7 +150,7 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto labels = (fake != ids) & maskb;                        // replaced = differs from the original
   auto dl = disc_->forward(fake, types, mask, false).discriminator.to(torch::kFloat);  // (B, T)
   auto bce = torch::binary_cross_entropy_with_logits(dl, labels.to(torch::kFloat), {}, {}, at::Reduction::None);
-  f.rtd = (bce * mf).sum() / (real + 1e-6);
+  f.rtd = (bce * mf).sum() * worldScale / (rden + 1e-6);
   f.loss = f.mlm + o_.rtd_weight * f.rtd;
   auto pred = (dl.detach() > 0) & maskb;
   auto tp = (pred & labels).sum().to(torch::kFloat);
@@ -198,11 +224,28 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
   torch::Tensor stats;
   {
     AutocastScope ac(o_.precision, device_);
-    for (auto& b : micro) {
+    for (size_t i = 0; i < micro.size(); i++) {
+      auto& b = micro[i];
+      std::optional<ShardScope> shard;
+      if (pg_) {
+        const int64_t rows = b[0].size(0);
+        shard.emplace(static_cast<int64_t>(pg_->rank()) * rows, rows);
+        if (i + 1 == micro.size()) sync_->arm();  // average only the accumulated gradient
+      }
+      struct Flag {
+        bool& f;
+        ~Flag() { f = false; }
+      } flag{globalDenominators_ = true};
       auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), std::nullopt);
       (f.loss * (scale / static_cast<double>(n))).backward();
       stats = stats.defined() ? stats + f.stats : f.stats;
     }
+  }
+  if (pg_) {
+    sync_->finish();
+    stats = stats.to(torch::kCPU, torch::kDouble).contiguous();
+    pg_->allreduceSum(stats);  // metrics of the whole batch, the same on every rank
+    n *= pg_->world();
   }
   StepMetrics m = metricsFrom(stats, n);
   m.lr = opt_->lrAt(step_);

@@ -5,6 +5,7 @@
 #include "model/electra.h"
 #include "train/masking.h"
 #include "train/optimizer.h"
+#include "dist/dist.h"
 
 namespace electra {
 
@@ -60,6 +61,10 @@ class Pretrainer {
   void setSteps(int64_t s) { step_ = s; }
   const PretrainOptions& options() const { return o_; }
   torch::Device device() const { return device_; }
+  // Data-parallel: broadcasts rank 0's parameters and optimizer state, then averages gradients
+  // over the group at every update; each rank passes its shard of every micro-batch.
+  void attach(std::shared_ptr<ProcessGroupHandle> pg);
+  ProcessGroupHandle* group() { return pg_.get(); }
 
  private:
   struct Forward {
@@ -77,6 +82,9 @@ class Pretrainer {
   int64_t step_ = 0;
   double loss_scale_ = 65536.0;  // fp16 only
   int64_t clean_steps_ = 0;
+  std::shared_ptr<ProcessGroupHandle> pg_;
+  std::unique_ptr<GradSync> sync_;
+  bool globalDenominators_ = false;  // inside a distributed training step
 };
 
 }  // namespace electra

@@ -1,0 +1,152 @@
+/*
+ * Data-parallel training on c10d + Gloo over 127.0.0.1 (CPU): ranks stay identical, 2 ranks x
+ * batch B/2 train exactly as 1 rank x batch B, a killed rank makes the others fail fast with
+ * ERR_DISTRIBUTED, and checkpoints move between world sizes. Uses the built dist/ (npm test runs
+ * tsup first) because every rank is a separate process.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { native } from '../../src/native';
+import { distributedFromEnv } from '../../src/train/distributed';
+import { smallSetup } from './helpers';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'electra.cjs');
+const WORKER = path.join(__dirname, 'dist-worker.cjs');
+const available = native().distributedAvailable;
+const maybe = available ? describe : describe.skip;
+if (!available) console.warn('distributed tests skipped: this build has no Gloo headers (apt install libgloo-dev, rebuild)');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function runWorker(args: (string | number)[]): Promise<{ code: number | null; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [WORKER, ...args.map(String)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('exit', (code) => resolve({ code, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+type Dump = { losses: number[]; state: Record<string, number[]> };
+const read = (f: string): Dump => JSON.parse(fs.readFileSync(f, 'utf8')) as Dump;
+function maxDiff(a: Dump, b: Dump): number {
+  let m = 0;
+  for (const k of Object.keys(a.state)) {
+    const x = a.state[k]!, y = b.state[k]!;
+    expect(y).toBeDefined();
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  }
+  return m;
+}
+
+describe('distributed environment', () => {
+  test('torchrun and Slurm variables', () => {
+    expect(distributedFromEnv({})).toBeNull();
+    expect(distributedFromEnv({ WORLD_SIZE: '1', RANK: '0' })).toBeNull();
+    expect(distributedFromEnv({ WORLD_SIZE: '4', RANK: '2', LOCAL_RANK: '0', MASTER_ADDR: 'node1', MASTER_PORT: '1234' })).toEqual({ rank: 2, worldSize: 4, localRank: 0, masterAddr: 'node1', masterPort: 1234 });
+    expect(distributedFromEnv({ SLURM_NTASKS: '8', SLURM_PROCID: '5', SLURM_LOCALID: '1', SLURM_LAUNCH_NODE_IPADDR: '10.0.0.1' })).toEqual({ rank: 5, worldSize: 8, localRank: 1, masterAddr: '10.0.0.1', masterPort: 29500 });
+    expect(() => distributedFromEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'a' })).toThrow(/RANK 2 is not below WORLD_SIZE 2/);
+    expect(() => distributedFromEnv({ WORLD_SIZE: '2', RANK: '0' })).toThrow(/MASTER_ADDR/);
+    expect(() => distributedFromEnv({ WORLD_SIZE: 'x', RANK: '0' })).toThrow(/WORLD_SIZE/);
+  });
+});
+
+maybe('data-parallel training (Gloo, 127.0.0.1)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-dist-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('2 ranks stay identical and equal 1 rank with the whole batch (dropout on, within 1e-5)', async () => {
+    const one = path.join(tmp, 'one'), two = path.join(tmp, 'two');
+    fs.mkdirSync(one);
+    fs.mkdirSync(two);
+    const r1 = await runWorker([one, 0, 1, 0, 5, 8, 1]);
+    expect(r1.code).toBe(0);
+    const port = await freePort();
+    const [a, b] = await Promise.all([runWorker([two, 0, 2, port, 5, 8, 1]), runWorker([two, 1, 2, port, 5, 8, 1])]);
+    expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, '']);
+    const single = read(path.join(one, 'rank-0.json'));
+    const d0 = read(path.join(two, 'rank-0.json')), d1 = read(path.join(two, 'rank-1.json'));
+    expect(maxDiff(d0, d1)).toBe(0);
+    expect(maxDiff(single, d0)).toBeLessThan(1e-5);
+    // The logged loss is the whole batch's on every rank, and training moved the weights.
+    for (let k = 0; k < 5; k++) expect(Math.abs(d0.losses[k]! - single.losses[k]!)).toBeLessThan(1e-4);
+    expect(d0.losses[4]!).toBeLessThan(d0.losses[0]!);
+  }, 120_000);
+
+  test('a killed rank: the other exits with ERR_DISTRIBUTED quickly, no hang', async () => {
+    const dir = path.join(tmp, 'kill');
+    fs.mkdirSync(dir);
+    const port = await freePort();
+    const [a, b] = await Promise.all([runWorker([dir, 0, 2, port, 8, 8, 0]), runWorker([dir, 1, 2, port, 8, 8, 0, 2])]);
+    expect(b.code).toBeNull(); // SIGKILLed after its second step
+    expect(a.code).toBe(3);
+    expect(a.stderr).toMatch(/^ERR_DISTRIBUTED: /);
+    expect(a.ms).toBeLessThan(20_000);
+    expect(fs.existsSync(path.join(dir, 'rank-0.json'))).toBe(false);
+  }, 60_000);
+
+  describe('electra launch + pretrain', () => {
+    let s: Awaited<ReturnType<typeof smallSetup>>;
+    beforeAll(async () => {
+      s = await smallSetup();
+    });
+    afterAll(() => fs.rmSync(s.dir, { recursive: true, force: true }));
+
+    const args = (out: string, steps: number, batch: number) => [
+      'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', String(steps), '--batch', String(batch),
+      '--lr', '5e-4', '--warmup', '2', '--eval-every', '0', '--log-every', '1', '--save-every', '3', '--seed', '3', '--no-progress', '--threads', '1',
+    ];
+    const cli = (argv: string[]) => spawnSync(process.execPath, [CLI, ...argv], { encoding: 'utf8', timeout: 120_000 });
+    const losses = (out: string) =>
+      fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; step: number; loss: number }).filter((r) => r.type === 'train');
+
+    test('a 2-process checkpoint resumes in 1 process and a 1-process one in 2, as an uninterrupted run', () => {
+      const ref = path.join(s.dir, 'ref');
+      let r = cli(args(ref, 6, 4));
+      expect(r.status).toBe(0);
+      // 2 processes x batch 2 for 3 steps, then 1 process x batch 4 resumes to step 6.
+      const a = path.join(s.dir, 'two-then-one');
+      r = cli(['launch', '--nproc', '2', '--', ...args(a, 6, 2), '--stop-at', '3']);
+      expect([r.status, r.stderr]).toEqual([0, expect.stringContaining('data-parallel over 2 processes')]);
+      expect(fs.existsSync(path.join(a, 'checkpoint-3', 'trainer_state.json'))).toBe(true);
+      r = cli([...args(a, 6, 4), '--resume']);
+      expect(r.status).toBe(0);
+      // 1 process for 3 steps, then 2 processes resume to step 6.
+      const b = path.join(s.dir, 'one-then-two');
+      expect(cli([...args(b, 6, 4), '--stop-at', '3']).status).toBe(0);
+      r = cli(['launch', '--nproc', '2', '--', ...args(b, 6, 2), '--resume']);
+      expect(r.status).toBe(0);
+      const want = losses(ref);
+      expect(want.map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
+      for (const out of [a, b]) {
+        const got = losses(out);
+        expect(got.map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
+        got.forEach((x, i) => expect(Math.abs(x.loss - want[i]!.loss)).toBeLessThan(1e-4 * Math.abs(want[i]!.loss)));
+      }
+    }, 300_000);
+
+    test('launch: bad options, and a failing rank stops the job with its exit code', () => {
+      let r = cli(['launch', '--', 'doctor']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/--nproc is required/);
+      r = cli(['launch', '--nproc', '2']);
+      expect(r.stderr).toMatch(/give the command to run after --/);
+      r = cli(['launch', '--nproc', '2', '--', 'pretrain', '--corpus', s.corpus, '--out', path.join(s.dir, 'x'), '--steps', '2']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/needs prepared data/);
+    }, 120_000);
+  });
+});
