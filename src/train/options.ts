@@ -18,6 +18,8 @@ export const trainerOptionsSchema = z.object({
   eps: z.number().positive().default(1e-6),
   /** Adam bias correction; the original ELECTRA has none. */
   biasCorrection: z.boolean().default(false),
+  /** The multi-tensor fused AdamW kernel (same update; false: one parameter at a time). */
+  fusedAdamW: z.boolean().default(true),
   warmupSteps: z.number().int().nonnegative().default(10000),
   totalSteps: z.number().int().positive().default(1000000),
   /** Global gradient-norm clip (0 disables). */

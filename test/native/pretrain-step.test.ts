@@ -238,6 +238,21 @@ describe('ELECTRA pre-training step (ELECTRA.md, The pre-training step)', () => 
     p.dispose();
   });
 
+  test('fused AdamW (at::_fused_adamw_) makes the same updates as the per-parameter loop, with and without bias correction', async () => {
+    for (const biasCorrection of [false, true]) {
+      const runs: Float32Array[][] = [];
+      for (const fusedAdamW of [true, false]) {
+        const { p } = await newPair({ lr: 3e-3, warmupSteps: 1, totalSteps: 50, biasCorrection, fusedAdamW, weightDecay: 0.05 });
+        for (let i = 0; i < 4; i++) await p.trainStep([makeBatch(4, 24, 30 + i)]);
+        runs.push([...(await p.state('discriminator')), ...(await p.state('generator'))].map((t) => t.data as Float32Array));
+        p.dispose();
+      }
+      let worst = 0;
+      runs[0]!.forEach((a, k) => a.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - runs[1]![k]![i]!)))));
+      expect(worst).toBeLessThan(2e-6);
+    }
+  });
+
   test('metrics: replaced fraction, precision/recall and accuracies are in range; training lowers the loss', async () => {
     const { p } = await newPair({ lr: 2e-3, warmupSteps: 2, totalSteps: 60 });
     const batch = makeBatch(8, 32, 11);

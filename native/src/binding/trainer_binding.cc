@@ -352,6 +352,7 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   p.adam.beta2 = numOr(o, "beta2", p.adam.beta2);
   p.adam.eps = numOr(o, "eps", p.adam.eps);
   p.adam.bias_correction = o.Get("biasCorrection").ToBoolean();
+  p.adam.fused = o.Get("fusedAdamW").IsUndefined() ? true : o.Get("fusedAdamW").ToBoolean();
   p.adam.warmup_steps = static_cast<int64_t>(numOr(o, "warmupSteps", static_cast<double>(p.adam.warmup_steps)));
   p.adam.total_steps = static_cast<int64_t>(numOr(o, "totalSteps", static_cast<double>(p.adam.total_steps)));
   p.adam.clip_norm = numOr(o, "clipNorm", p.adam.clip_norm);

@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 #include "common.h"
+#include <map>
 
 namespace electra {
 
@@ -60,6 +61,14 @@ void AdamW::step(int64_t step, double norm) {
   }
   double lr = lrAt(step);
   t_++;
+  static const bool fusedEnv = [] {
+    const char* e = std::getenv("ELECTRA_FUSED_ADAMW");
+    return !(e && std::string(e) == "0");
+  }();
+  if (o_.fused && fusedEnv) {
+    fusedStep(lr);
+    return;
+  }
   double bc1 = o_.bias_correction ? 1.0 - std::pow(o_.beta1, static_cast<double>(t_)) : 1.0;
   double bc2 = o_.bias_correction ? 1.0 - std::pow(o_.beta2, static_cast<double>(t_)) : 1.0;
   for (auto& p : params_) {
@@ -71,6 +80,35 @@ void AdamW::step(int64_t step, double norm) {
     auto update = (p.exp_avg / bc1).div_(denom);
     if (p.decay && o_.weight_decay > 0) update.add_(p.param, o_.weight_decay);
     p.param.add_(update, -lr * p.lr_scale);
+  }
+}
+
+// PyTorch's fused AdamW corrects with bc1 = 1 - beta1^step, bc2 = 1 - beta2^step. Without bias
+// correction (the original's update) the step passed is so large that both are exactly 1.
+void AdamW::fusedStep(double lr) {
+  struct Group {
+    std::vector<torch::Tensor> p, g, m, v, steps;
+  };
+  std::map<std::tuple<bool, double, std::string>, Group> groups;
+  const double stepValue = o_.bias_correction ? static_cast<double>(t_) : 1e12;
+  std::map<std::string, torch::Tensor> stepTensors;
+  for (auto& op : params_) {
+    auto g = op.param.grad();
+    if (!g.defined() || op.lr_scale == 0) continue;
+    auto dev = op.param.device().str();
+    auto& st = stepTensors[dev];
+    if (!st.defined()) st = torch::full({}, stepValue, op.param.options().dtype(torch::kFloat));
+    auto& gr = groups[{op.decay, op.lr_scale, dev}];
+    gr.p.push_back(op.param);
+    gr.g.push_back(g);
+    gr.m.push_back(op.exp_avg);
+    gr.v.push_back(op.exp_avg_sq);
+    gr.steps.push_back(st);
+  }
+  for (auto& [key, gr] : groups) {
+    auto [decay, scale, dev] = key;
+    at::_fused_adamw_(gr.p, gr.g, gr.m, gr.v, {}, gr.steps, lr * scale, o_.beta1, o_.beta2, decay ? o_.weight_decay : 0.0, o_.eps,
+                      false, false);
   }
 }
 

@@ -16,6 +16,9 @@ struct AdamWOptions {
   int64_t warmup_steps = 10000;
   int64_t total_steps = 1000000;
   double clip_norm = 1.0;  // <= 0: no clipping
+  // at::_fused_adamw_ (one multi-tensor kernel per parameter group, CPU and CUDA) instead of the
+  // per-parameter loop; the same update. ELECTRA_FUSED_ADAMW=0 turns it off everywhere.
+  bool fused = true;
   // Layer-wise decay factors per parameter (fine-tuning); empty = all 1.
 };
 
@@ -43,6 +46,7 @@ class AdamW {
   void setLrScales(const std::vector<double>& scales);
 
  private:
+  void fusedStep(double lr);
   std::vector<OptParam> params_;
   AdamWOptions o_;
   int64_t t_ = 0;  // updates applied (for the optional bias correction)
