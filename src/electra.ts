@@ -1,6 +1,8 @@
 /**
  * The public model class: an ELECTRA network with one Hugging Face head, running in the native
- * addon. Every call is async and runs off the event loop; one call in flight per model.
+ * addon. Every call is async and runs off the event loop; calls on one model wait in a FIFO queue
+ * and run one at a time. The task helpers (classify, embed, tagTokens, answer, detectReplaced)
+ * live in src/infer/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,8 +10,16 @@ import { numLabels, parseConfig, type ElectraConfig, type ElectraConfigInput } f
 import { writeDirAtomic } from './checkpoint/atomic';
 import { inspectHfDir, readWeights, writeHfDir } from './checkpoint/hf';
 import { matchStateDict } from './checkpoint/statedict';
-import { callNative, ElectraError, mapNative } from './errors';
+import { callNative, ElectraError, mapNative, toElectraError } from './errors';
 import { native, type NativeBatch, type NativeHead, type NativeModel, type NativeTensor } from './native';
+import { ElectraTokenizer } from './tokenizer/tokenizer';
+import { SerialQueue } from './infer/queue';
+import type { TextInput } from './infer/common';
+import { classify as classifyTexts, type Classification, type ClassifyOptions } from './infer/classify';
+import { embed as embedTexts, type EmbedOptions, type Embeddings } from './infer/embed';
+import { tagTokens as tagTexts, type TagOptions, type TagResult } from './infer/tag';
+import { answer as answerQuestions, type Answer, type AnswerOptions, type QAInput } from './infer/qa';
+import { detectBatch, type DetectOptions, type Detection } from './infer/detect';
 
 export type Head = NativeHead;
 
@@ -57,6 +67,50 @@ export interface LoadOptions {
    * checkpoint lacks initialises it fresh (for fine-tuning); other missing weights are an error.
    */
   head?: Head;
+  /**
+   * The tokenizer of the task helpers (`classify`, `embed`, ...): an {@link ElectraTokenizer}, a
+   * path to load one from, or `false` for none. Default: the directory's own `tokenizer.json` or
+   * `vocab.txt` when there is one.
+   */
+  tokenizer?: ElectraTokenizer | string | false;
+  /**
+   * Config fields to override before the model is built, e.g. `num_labels`/`id2label` for a new
+   * task head (the body's shape must stay that of the weights).
+   */
+  config?: Partial<ElectraConfigInput>;
+}
+
+/** Optimizer settings of {@link Electra.setupTraining} (fine-tuning). */
+export interface TrainingSetup {
+  lr: number;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  biasCorrection?: boolean;
+  warmupSteps?: number;
+  totalSteps?: number;
+  clipNorm?: number;
+  /** One factor per parameter, in {@link Electra.parameters} order (layer-wise decay). */
+  lrScales?: number[];
+  precision?: 'fp32' | 'bf16';
+  skipNonFinite?: boolean;
+  seed?: number;
+}
+
+/** Targets of one fine-tuning batch: class ids / values (B), tags (B*T, -100 ignored), or answer spans. */
+export interface TrainTargets {
+  labels?: Int32Array | Float32Array;
+  start?: Int32Array;
+  end?: Int32Array;
+}
+
+export interface TrainStepResult {
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  step: number;
+  skipped: boolean;
 }
 
 function toFloat(t: NativeTensor | undefined): Float32Tensor | undefined {
@@ -102,9 +156,15 @@ export function validateBatch(b: Batch, config: ElectraConfig): NativeBatch {
 /** An ELECTRA model with one head (discriminator, generator, a task head, or none). */
 export class Electra implements Disposable {
   #native: NativeModel | undefined;
+  #disposed = false;
+  readonly #queue = new SerialQueue();
   /** The validated HF config. */
   readonly config: ElectraConfig;
   readonly head: Head;
+  /** The tokenizer the task helpers use (loaded with the directory when it has tokenizer files). */
+  tokenizer: ElectraTokenizer | undefined;
+  /** The directory the model was loaded from. */
+  source: string | undefined;
 
   private constructor(n: NativeModel, config: ElectraConfig, head: Head) {
     this.#native = n;
@@ -113,8 +173,23 @@ export class Electra implements Disposable {
   }
 
   private get nativeModel(): NativeModel {
-    if (!this.#native) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
+    if (!this.#native || this.#disposed) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
     return this.#native;
+  }
+
+  /** True once {@link dispose} was called. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Runs `fn` on the native model after every call queued before it (the native model runs one at a time). */
+  #enqueue<T>(fn: (n: NativeModel) => Promise<T>): Promise<T> {
+    if (this.#disposed || !this.#native) return Promise.reject(new ElectraError('ERR_DISPOSED', 'the model has been disposed'));
+    return this.#queue.run(() => {
+      const n = this.#native;
+      if (!n) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
+      return mapNative(callNative(() => fn(n)));
+    });
   }
 
   /** A new randomly initialised model (normal(0, initializer_range), as the paper). */
@@ -138,19 +213,26 @@ export class Electra implements Disposable {
   static async load(dir: string, opts: LoadOptions = {}): Promise<Electra> {
     const info = inspectHfDir(dir);
     const head = opts.head ?? info.head;
+    const tokenizer = loadTokenizer(dir, opts.tokenizer);
     const weights = await readWeights(info.weightsFile);
-    const model = await Electra.create(info.config, { head, device: opts.device ?? 'cpu', seed: 0 });
+    const config = opts.config ? parseConfig({ ...info.config, ...opts.config }) : info.config;
+    const model = await Electra.create(config, { head, device: opts.device ?? 'cpu', seed: 0 });
     try {
       const m = matchStateDict(model.nativeModel.parameters(), weights, {
         where: info.weightsFile,
         head,
         allowMissingHead: head !== info.head,
       });
-      await mapNative(model.nativeModel.loadState(m.tensors));
+      await model.#enqueue((n) => n.loadState(m.tensors));
+      if (tokenizer && tokenizer.vocabSize > model.config.vocab_size) {
+        throw new ElectraError('ERR_TOKENIZER', `the tokenizer of ${dir} has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${model.config.vocab_size}`);
+      }
     } catch (e) {
       model.dispose();
       throw e;
     }
+    model.tokenizer = tokenizer;
+    model.source = dir;
     return model;
   }
 
@@ -166,8 +248,9 @@ export class Electra implements Disposable {
 
   /** Runs the model on a batch. `hidden: true` also returns the last hidden states. */
   async forward(batch: Batch, opts: { hidden?: boolean } = {}): Promise<ForwardResult> {
+    if (this.#disposed) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
     const b = validateBatch(batch, this.config);
-    const r = await mapNative(callNative(() => this.nativeModel.forward(b, { hidden: opts.hidden ?? false })));
+    const r = await this.#enqueue((n) => n.forward(b, { hidden: opts.hidden ?? false }));
     return {
       hidden: toFloat(r.hidden),
       discriminator: toFloat(r.discriminator),
@@ -181,7 +264,7 @@ export class Electra implements Disposable {
 
   /** The weights as float32 tensors under their HF names. */
   async state(): Promise<{ name: string; shape: number[]; data: Float32Array }[]> {
-    const s = await mapNative(callNative(() => this.nativeModel.getState()));
+    const s = await this.#enqueue((n) => n.getState());
     return s.map((t) => ({ name: t.name, shape: t.shape, data: t.data as Float32Array }));
   }
 
@@ -190,21 +273,126 @@ export class Electra implements Disposable {
    * the class of this head. Written atomically; `extraFiles` (e.g. tokenizer files) are copied in.
    */
   async save(dir: string, opts: { extraFiles?: string[] } = {}): Promise<void> {
-    const state = await mapNative(callNative(() => this.nativeModel.getState()));
+    const state = await this.#enqueue((n) => n.getState());
     await writeDirAtomic(dir, (tmp) => {
       writeHfDir(tmp, this.config, this.head, state);
       for (const f of opts.extraFiles ?? []) fs.copyFileSync(f, path.join(tmp, path.basename(f)));
     });
   }
 
-  /** Frees the native model now (repeatable). Calls after it fail with ERR_DISPOSED. */
+  /**
+   * Prepares fine-tuning of this model's task head: a fresh AdamW (decoupled weight decay, not on
+   * LayerNorm/bias), warmup + linear decay, clipping. Low level: `finetune()` drives it.
+   */
+  setupTraining(setup: TrainingSetup): void {
+    // Synchronous and cheap; ERR_BUSY if a call is running (await pending calls first).
+    callNative(() => this.nativeModel.setupTraining(setup));
+  }
+
+  /** One fine-tuning step on a batch (training mode: dropout on). */
+  async trainStep(batch: Batch, targets: TrainTargets): Promise<TrainStepResult> {
+    const b = validateBatch(batch, this.config);
+    const [B, T] = b.shape;
+    const t: Record<string, NativeTensor> = {};
+    if (targets.labels) {
+      const tokenLevel = this.head === 'token-classification';
+      t.labels = {
+        dtype: targets.labels instanceof Float32Array ? 'float32' : 'int32',
+        shape: tokenLevel ? [B, T] : [B],
+        data: targets.labels,
+      };
+    }
+    if (targets.start && targets.end) {
+      t.start = { dtype: 'int32', shape: [B], data: targets.start };
+      t.end = { dtype: 'int32', shape: [B], data: targets.end };
+    }
+    return this.#enqueue((n) => n.trainStep(b, t));
+  }
+
+  /**
+   * Classifies texts or `[text, pair]` pairs with a sequence-classification head: the best label,
+   * its probability and every label's (config `id2label`). A string is a batch of one.
+   */
+  classify(texts: string | readonly TextInput[], opts?: ClassifyOptions): Promise<Classification[]> {
+    return classifyTexts(this, texts, opts);
+  }
+
+  /** Embeds texts with the last hidden states (any head): one Float32Array per text, mean or [CLS] pooled. */
+  embed(texts: string | readonly string[], opts?: EmbedOptions): Promise<Embeddings> {
+    return embedTexts(this, texts, opts);
+  }
+
+  /** Labels every token with a token-classification head, and groups B-/I- tags into entities. */
+  tagTokens(texts: string | readonly string[], opts?: TagOptions): Promise<TagResult[]> {
+    return tagTexts(this, texts, opts);
+  }
+
+  /** The best answer span in the context, with a question-answering head. */
+  answer(question: string, context: string, opts?: AnswerOptions): Promise<Answer>;
+  answer(items: readonly QAInput[], opts?: AnswerOptions): Promise<Answer[]>;
+  async answer(a: string | readonly QAInput[], b?: string | AnswerOptions, c?: AnswerOptions): Promise<Answer | Answer[]> {
+    if (typeof a === 'string') {
+      if (typeof b !== 'string') throw new ElectraError('ERR_INPUT', 'answer(question, context): the context must be a string');
+      const [r] = await answerQuestions(this, [{ question: a, context: b }], c);
+      return r!;
+    }
+    return answerQuestions(this, a, typeof b === 'object' ? b : c);
+  }
+
+  /** Each token (with [CLS]/[SEP]) and its probability of having been replaced, with a discriminator. */
+  detectReplaced(text: string, opts?: DetectOptions): Promise<Detection>;
+  detectReplaced(texts: readonly string[], opts?: DetectOptions): Promise<Detection[]>;
+  async detectReplaced(x: string | readonly string[], opts?: DetectOptions): Promise<Detection | Detection[]> {
+    const r = await detectBatch(this, this.tokenizer, x, opts);
+    return typeof x === 'string' ? r[0]! : r;
+  }
+
+  /**
+   * Frees the native model (repeatable). Calls still waiting in the queue fail with ERR_DISPOSED,
+   * as does every later call; a call already running finishes first, then the memory is freed.
+   */
   dispose(): void {
-    if (!this.#native) return;
-    callNative(() => this.#native!.dispose());
-    this.#native = undefined;
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#queue.close(new ElectraError('ERR_DISPOSED', 'the model was disposed before this call ran'));
+    if (this.#queue.running) this.#queue.onIdle(() => this.#free(false));
+    else this.#free(true);
+  }
+
+  #free(rethrow: boolean): void {
+    const n = this.#native;
+    if (!n) return;
+    if (n.busy) {
+      // A native call outside the queue is still running: free once it is done.
+      setTimeout(() => this.#free(false), 2);
+      return;
+    }
+    try {
+      n.dispose();
+      this.#native = undefined;
+    } catch (e) {
+      const err = toElectraError(e);
+      if (err.code === 'ERR_BUSY') {
+        setTimeout(() => this.#free(false), 2);
+        return;
+      }
+      this.#native = undefined;
+      if (rethrow) throw err;
+    }
   }
 
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** The tokenizer for {@link Electra.load}: explicit, from a path, none, or the directory's own. */
+function loadTokenizer(dir: string, t: ElectraTokenizer | string | false | undefined): ElectraTokenizer | undefined {
+  if (t === false) return undefined;
+  if (typeof t === 'string') return ElectraTokenizer.load(t);
+  // Duck-typed: the ESM and CommonJS builds each have their own ElectraTokenizer class.
+  if (t instanceof ElectraTokenizer || (t !== null && typeof t === 'object' && typeof (t as { encodeBatch?: unknown }).encodeBatch === 'function')) return t;
+  if (t !== undefined) throw new ElectraError('ERR_INPUT', 'LoadOptions.tokenizer must be an ElectraTokenizer, a path or false');
+  const has = ['tokenizer.json', 'vocab.txt'].some((f) => fs.existsSync(path.join(dir, f)));
+  return has ? ElectraTokenizer.load(dir) : undefined;
 }

@@ -25,3 +25,13 @@ export { parseTrainerOptions, type TrainerOptions, type TrainerOptionsInput } fr
 export { detectReplaced, type DetectedToken } from './infer/detect';
 export * from './tokenizer';
 export * from './data';
+export { finetune, parseFinetuneOptions, layerLrScales, evaluateTask, type FinetuneOptionsInput, type FinetuneSummary, type EpochReport, type EvalResult, type FinetuneCallbacks } from './train/finetune';
+export { loadTaskData, readTagFile, readQaFile, type TaskKind, type TaskData } from './train/taskdata';
+export * as metrics from './train/metrics';
+export { classify, type Classification, type ClassifyOptions } from './infer/classify';
+export { embed, type EmbedOptions, type Embeddings } from './infer/embed';
+export { tagTokens, groupEntities, type TagOptions, type TagResult, type TaggedToken, type Entity } from './infer/tag';
+export { answer, type Answer, type AnswerOptions, type QAInput } from './infer/qa';
+export { detectBatch, type Detection, type DetectOptions } from './infer/detect';
+export { type TextInput, type InferOptions } from './infer/common';
+export { ProcessGroup, distributedFromEnv, type DistributedInit } from './train/distributed';

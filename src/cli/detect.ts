@@ -1,25 +1,44 @@
 /** `electra detect`: which tokens a discriminator thinks were replaced. */
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
-import { detectReplaced } from '../infer/detect';
-import { ElectraTokenizer } from '../tokenizer/tokenizer';
-import { parse } from './args';
+import { num, parse } from './args';
+import { textChunks } from './inputs';
+
+const USAGE = `usage: electra detect --model DIR [options] (TEXT... | --file F)
+
+Each token of each text with its probability of having been replaced.
+
+options:
+  --model DIR      a discriminator directory (ElectraForPreTraining) with tokenizer files
+  --file F         one text per line (blank lines skipped); - reads stdin
+  --json           one JSON object per text and line: {"text", "tokens": [{token, offsets, probability, replaced}], "truncated"}
+  --threshold P    probability above which a token counts as replaced (default 0.5)
+  --batch N        texts per forward pass (default 32)
+  --device D       cpu (default), cuda, cuda:1, ...
+`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { model: { type: 'string' }, json: { type: 'boolean' }, device: { type: 'string' } }, true);
+  const { values, positionals } = parse(
+    argv,
+    { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, threshold: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string' } },
+    true,
+  );
   if (values.help) {
-    process.stdout.write('usage: electra detect --model DIR [--json] [--device D] TEXT...\n  DIR: a discriminator directory (ElectraForPreTraining) with tokenizer files\n');
+    process.stdout.write(USAGE);
     return 0;
   }
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
-  if (positionals.length === 0) throw new ElectraError('ERR_CONFIG', 'give at least one text');
-  const tok = ElectraTokenizer.load(values.model);
+  const threshold = num(values.threshold, 'threshold', { min: 0, max: 1 }) ?? 0.5;
+  const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
+  if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text');
   const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
   try {
-    for (const text of positionals) {
-      const r = await detectReplaced(model, tok, text);
-      if (values.json) process.stdout.write(JSON.stringify({ text, ...r }) + '\n');
-      else process.stdout.write(formatDetection(r.tokens) + '\n');
+    for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
+      const rs = await model.detectReplaced(texts, { threshold, batchSize });
+      rs.forEach((r, i) => {
+        if (values.json) process.stdout.write(JSON.stringify({ text: texts[i], ...r }) + '\n');
+        else process.stdout.write(formatDetection(r.tokens) + (r.truncated ? `\n(${r.truncated} tokens truncated)` : '') + '\n');
+      });
     }
   } finally {
     model.dispose();

@@ -15,7 +15,11 @@ const COMMANDS: Record<string, Command> = {
   prepare: { describe: 'tokenize a corpus into fixed-length pre-training shards', load: () => import('./prepare') },
   pretrain: { describe: 'pre-train an ELECTRA generator + discriminator', load: () => import('./pretrain') },
   demo: { describe: 'the main job: vocabulary, data, a short pre-training run, and a replaced-token demo', load: () => import('./demo') },
+  finetune: { describe: 'fine-tune a pre-trained model on a labelled task (classification, regression, tagging, QA)', load: () => import('./finetune') },
+  launch: { describe: 'run a command as N data-parallel processes (c10d/Gloo), like torchrun', load: () => import('./launch') },
   detect: { describe: 'show which tokens a discriminator thinks were replaced', load: () => import('./detect') },
+  predict: { describe: 'run a fine-tuned model over texts: classify, tag entities, answer questions', load: () => import('./predict') },
+  embed: { describe: 'text embeddings from the last hidden states (mean or [CLS] pooling)', load: () => import('./embed') },
 };
 
 function usage(): string {

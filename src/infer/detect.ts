@@ -2,6 +2,7 @@
 import { ElectraError } from '../errors';
 import type { Electra } from '../electra';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { assertLive, checkTexts, encodeTexts, requireHead, requireTokenizer, resolveOptions, runBatched, sigmoid, type InferOptions } from './common';
 
 export interface DetectedToken {
   token: string;
@@ -9,25 +10,51 @@ export interface DetectedToken {
   offsets: [number, number];
   /** Probability that this token was replaced (sigmoid of the discriminator logit). */
   probability: number;
-  /** probability > 0.5 */
+  /** probability > threshold (default 0.5) */
   replaced: boolean;
 }
 
-/** Runs a discriminator over `text` (truncated to the model's maximum length, counted in `truncated`). */
-export async function detectReplaced(model: Electra, tokenizer: ElectraTokenizer, text: string): Promise<{ tokens: DetectedToken[]; truncated: number }> {
-  if (model.head !== 'discriminator') {
-    throw new ElectraError('ERR_INPUT', `detectReplaced needs a discriminator (ElectraForPreTraining); this model's head is ${model.head}`);
-  }
-  if (typeof text !== 'string' || text.trim() === '') throw new ElectraError('ERR_INPUT', 'detectReplaced needs a non-empty text');
-  const max = model.config.max_position_embeddings;
-  const full = await tokenizer.encode(text);
-  const enc = full.ids.length > max ? await tokenizer.encode(text, { maxLength: max }) : full;
-  const T = enc.ids.length;
-  const r = await model.forward({ inputIds: Int32Array.from(enc.ids), tokenTypeIds: Int32Array.from(enc.typeIds), attentionMask: new Int32Array(T).fill(1), shape: [1, T] });
-  const logits = r.discriminator!.data;
-  const tokens = enc.tokens.map((token, i) => {
-    const p = 1 / (1 + Math.exp(-logits[i]!));
-    return { token, offsets: enc.offsets[i]!, probability: p, replaced: p > 0.5 };
+export interface Detection {
+  /** Every token, [CLS] and [SEP] included. */
+  tokens: DetectedToken[];
+  /** Tokens dropped by truncation. */
+  truncated: number;
+}
+
+export interface DetectOptions extends InferOptions {
+  /** Probability above which a token counts as replaced (default 0.5). */
+  threshold?: number;
+}
+
+/** Runs a discriminator over texts (batched, in the input order). */
+export async function detectBatch(model: Electra, tokenizer: ElectraTokenizer | undefined, texts: string | readonly string[], opts?: DetectOptions): Promise<Detection[]> {
+  assertLive(model);
+  const r = resolveOptions(model, opts, 'detectReplaced');
+  const threshold = opts?.threshold ?? 0.5;
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw new ElectraError('ERR_INPUT', `detectReplaced: threshold must be in [0, 1], got ${String(threshold)}`);
+  requireHead(model, 'discriminator', 'detectReplaced');
+  const tok = tokenizer ?? requireTokenizer(model, 'detectReplaced');
+  const inputs = checkTexts(texts, 'detectReplaced', false);
+  const examples = await encodeTexts(tok, inputs, r, 'detectReplaced');
+  const rows = await runBatched(model, examples, { batchSize: r.batchSize, padId: tok.padId });
+  return rows.map((row, i) => {
+    const e = examples[i]!;
+    const logits = row.discriminator!;
+    const tokens = e.tokens.map((token, t) => {
+      const p = sigmoid(logits[t]!);
+      const o = e.offsets[t]!;
+      return { token, offsets: [o[0], o[1]] as [number, number], probability: p, replaced: p > threshold };
+    });
+    return { tokens, truncated: e.truncated };
   });
-  return { tokens, truncated: full.ids.length - T };
+}
+
+/**
+ * Runs a discriminator over `text` (truncated to the model's maximum length, counted in
+ * `truncated`); `tokenizer` defaults to the model's. Same as `model.detectReplaced(text)`.
+ */
+export async function detectReplaced(model: Electra, tokenizer: ElectraTokenizer | undefined, text: string, opts?: DetectOptions): Promise<Detection> {
+  if (typeof text !== 'string') throw new ElectraError('ERR_INPUT', 'detectReplaced needs a text (a string)');
+  const [d] = await detectBatch(model, tokenizer, text, opts);
+  return d!;
 }

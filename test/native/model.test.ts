@@ -66,14 +66,21 @@ describe('Electra model API', () => {
     await expect(m.forward({ inputIds: [1, 2] as unknown as Int32Array, shape: [1, 2] })).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('Int32Array') });
   });
 
-  test('one call in flight (ERR_BUSY); dispose is repeatable and later calls are ERR_DISPOSED', async () => {
+  test('calls queue behind the one in flight (no ERR_BUSY); dispose is repeatable and later calls are ERR_DISPOSED', async () => {
     const m = await Electra.create({ ...CFG, num_hidden_layers: 4, hidden_size: 256, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512 });
     const big = batch(16, 256);
     const first = m.forward(big);
-    await expect(m.forward(batch(1, 2))).rejects.toMatchObject({ code: 'ERR_BUSY' });
-    expect(() => m.dispose()).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
-    await first;
+    const second = m.forward(batch(1, 2));
+    const state = m.state();
+    expect((await second).discriminator!.shape).toEqual([1, 2]);
+    expect((await first).discriminator!.shape).toEqual([16, 256]);
+    expect((await state).length).toBeGreaterThan(0);
+    // Disposing while a call runs waits for it; what was still queued is ERR_DISPOSED.
+    const third = m.forward(big);
+    const fourth = expect(m.forward(batch(1, 2))).rejects.toMatchObject({ code: 'ERR_DISPOSED' });
     m.dispose();
+    expect((await third).discriminator!.shape).toEqual([16, 256]);
+    await fourth;
     m.dispose();
     await expect(m.forward(batch(1, 2))).rejects.toMatchObject({ code: 'ERR_DISPOSED' });
     const n = await Electra.create(CFG);
