@@ -1,0 +1,75 @@
+/*
+ * Load: many sequential and concurrent inference calls (results stay correct, RSS stays flat after
+ * warm-up), and the event loop stays responsive while training runs in the same process (the
+ * work is off the main thread). Figures are printed for the README's Reliability section.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Electra } from '../../src/electra';
+import { pretrain } from '../../src/train/loop';
+import { smallSetup, TINY } from './helpers';
+
+const FIX = path.resolve(__dirname, '..', 'fixtures', 'models', 'seqcls');
+
+function rssMiB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+describe('load', () => {
+  let m: Electra;
+  beforeAll(async () => {
+    m = await Electra.load(FIX);
+  });
+  afterAll(() => m.dispose());
+
+  test('10,000 sequential and 1,000 concurrent classify calls: correct results, RSS growth after warm-up < 5%', async () => {
+    const texts = ['hello world', 'a b c d e f', 'the quick brown fox jumps', 'x'];
+    const want = await Promise.all(texts.map((t) => m.classify(t)));
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // Warm-up: the JIT, and glibc's per-thread arenas of the four libuv worker threads, which keep
+    // their high-water mark (the addon raises glibc's trim threshold for training speed).
+    for (let i = 0; i < 3000; i++) await m.classify(texts[i % 4]!);
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => m.classify(texts[i % 4]!)));
+    if (global.gc) global.gc();
+    const before = rssMiB();
+    const t0 = Date.now();
+    let wrong = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const r = await m.classify(texts[i % 4]!);
+      if (!same(r, want[i % 4])) wrong++;
+    }
+    const seqMs = Date.now() - t0;
+    const t1 = Date.now();
+    const all = await Promise.all(Array.from({ length: 1000 }, (_, i) => m.classify(texts[i % 4]!)));
+    const concMs = Date.now() - t1;
+    all.forEach((r, i) => {
+      if (!same(r, want[i % 4])) wrong++;
+    });
+    if (global.gc) global.gc();
+    const after = rssMiB();
+    const growth = (after - before) / before;
+    console.log(`load: 10,000 sequential classify calls in ${seqMs} ms, 1,000 concurrent in ${concMs} ms; RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MiB (${(100 * growth).toFixed(2)}%)`);
+    expect(wrong).toBe(0);
+    expect(growth).toBeLessThan(0.05);
+  }, 600_000);
+
+  test('event-loop delay p99 < 50 ms while pre-training runs in the same process', async () => {
+    const s = await smallSetup(64, 200);
+    try {
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const r = await pretrain({
+        out: path.join(s.dir, 'run'), data: s.data, tokenizer: s.tokenizer, preset: 'tiny', discriminator: { ...TINY, hidden_size: 64, intermediate_size: 256 },
+        steps: 40, batch: 16, lr: 5e-4, warmupSteps: 2, evalEvery: 20, evalExamples: 16, saveEvery: 20, logEvery: 5, progress: false, seed: 1,
+      });
+      h.disable();
+      const p99 = h.percentile(99) / 1e6, max = h.max / 1e6;
+      console.log(`event loop during ${r.step} training steps (${r.seconds.toFixed(1)} s, with evaluation and checkpoints): p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+      expect(r.step).toBe(40);
+      expect(p99).toBeLessThan(50);
+    } finally {
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
