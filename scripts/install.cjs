@@ -6,7 +6,8 @@
  * electra.node is left behind, so a half-built addon can never be loaded.
  *   --force        rebuild from a clean build directory
  * Environment: LIBTORCH, Torch_DIR, ELECTRA_CUDA=auto|0|1, ELECTRA_SKIP_BUILD=1,
- *              ELECTRA_BUILD_TYPE=Release|Debug|Asan.
+ *              ELECTRA_BUILD_TYPE=Release|Debug|Asan, ELECTRA_BUILD_DIR (default build/; the
+ *              AddressSanitizer build of scripts/asan.sh goes to build-asan/).
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -14,7 +15,8 @@ const { spawnSync } = require('node:child_process');
 const lt = require('./libtorch.cjs');
 
 const projectDir = path.resolve(__dirname, '..');
-const buildDir = path.join(projectDir, 'build');
+const buildDirName = process.env.ELECTRA_BUILD_DIR || 'build';
+const buildDir = path.resolve(projectDir, buildDirName);
 const addonPath = path.join(buildDir, 'Release', 'electra.node');
 const infoPath = path.join(buildDir, 'electra-build.json');
 
@@ -76,7 +78,7 @@ function main() {
     cmakeJs,
     force ? 'rebuild' : 'compile',
     '--directory', projectDir,
-    '--out', 'build',
+    '--out', buildDirName,
     ...(ninja ? ['-G', 'Ninja'] : []),
     `--CDLIBTORCH_ROOT=${info.root}`,
     `--CDELECTRA_CUDA=${cuda ? 'ON' : 'OFF'}`,
@@ -104,7 +106,14 @@ function main() {
   }
   // Load it once in a child process: a library that libtorch needs but that is missing must
   // fail here, not in the user's program.
-  const probe = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(addonPath)}); if (!a.runtime().libtorchVersion) process.exit(3);`], { encoding: 'utf8' });
+  // An AddressSanitizer build needs the ASan runtime loaded first.
+  const probeEnv = { ...process.env };
+  if (buildType === 'Asan') {
+    const asan = spawnSync(process.env.CXX || 'g++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout.trim();
+    probeEnv.LD_PRELOAD = asan;
+    probeEnv.ASAN_OPTIONS = 'detect_leaks=0';
+  }
+  const probe = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(addonPath)}); if (!a.runtime().libtorchVersion) process.exit(3);`], { encoding: 'utf8', env: probeEnv });
   if (probe.status !== 0) {
     fs.rmSync(addonPath, { force: true });
     log(`error: the addon was built but does not load with the libtorch at ${info.root}:\n${(probe.stderr || '').trim().split('\n').slice(0, 6).join('\n')}`);

@@ -97,6 +97,8 @@ export interface NativeStepMetrics {
   skipped: boolean;
   /** ROC AUC of the discriminator on replaced tokens (evaluate() only). */
   replacedAuc?: number;
+  /** Precision (= recall) among the k highest-scored tokens, k = the number replaced (evaluate() only). */
+  replacedRPrecision?: number;
 }
 
 /** Intermediates of one pre-training forward pass (tests and debugging). */

@@ -240,6 +240,8 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       }
       const aucs = ms.map((m) => m.replacedAuc).filter((x): x is number => x !== undefined);
       if (aucs.length) avg.replacedAuc = aucs.reduce((s, x) => s + x, 0) / aucs.length;
+      const rps = ms.map((m) => m.replacedRPrecision).filter((x): x is number => x !== undefined);
+      if (rps.length) avg.replacedRPrecision = rps.reduce((s, x) => s + x, 0) / rps.length;
       return avg;
     };
     const log = (row: MetricRow) => {

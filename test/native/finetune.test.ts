@@ -23,6 +23,7 @@ function rng(seed: number) {
 const filler = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega'.split(' ');
 
 function hasPython(): boolean {
+  if (process.env.ELECTRA_TEST_PYTHON === '0') return false; // scripts/asan.sh: no Python under the ASan preload
   try {
     execFileSync('python3', ['-c', 'import transformers, torch'], { stdio: 'ignore' });
     return true;

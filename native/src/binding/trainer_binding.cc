@@ -37,6 +37,7 @@ Napi::Object metricsToJs(Napi::Env env, const StepMetrics& m) {
   o.Set("lr", m.lr);
   o.Set("step", static_cast<double>(m.step));
   if (m.auc >= 0) o.Set("replacedAuc", m.auc);
+  if (m.rprec >= 0) o.Set("replacedRPrecision", m.rprec);
   o.Set("skipped", m.skipped);
   return o;
 }

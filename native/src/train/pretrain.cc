@@ -194,6 +194,17 @@ static double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, c
   return ((ranks * y).sum().item<double>() - P * (P + 1) / 2) / (P * N);
 }
 
+// R-precision: precision (= recall) among the k highest scores, k = the number of positives.
+static double rPrecision(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
+  auto sel = mask.to(torch::kBool);
+  auto s = scores.masked_select(sel).to(torch::kCPU, torch::kFloat);
+  auto y = labels.masked_select(sel).to(torch::kCPU, torch::kFloat);
+  auto k = static_cast<int64_t>(y.sum().item<double>());
+  if (k == 0) return -1;
+  auto top = std::get<1>(s.topk(k));
+  return y.index_select(0, top).sum().item<double>() / static_cast<double>(k);
+}
+
 static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
   auto s = statsSum.to(torch::kCPU, torch::kDouble);
   auto a = s.accessor<double, 1>();
@@ -292,7 +303,10 @@ StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& 
     Inspection insp;
     auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt, &insp);
     auto r = metricsFrom(f.stats, 1);
-    if (insp.discriminatorLogits.defined()) r.auc = rocAuc(insp.discriminatorLogits, insp.labels, mask.to(device_));
+    if (insp.discriminatorLogits.defined()) {
+      r.auc = rocAuc(insp.discriminatorLogits, insp.labels, mask.to(device_));
+      r.rprec = rPrecision(insp.discriminatorLogits, insp.labels, mask.to(device_));
+    }
     return r;
   });
   m.step = step_;

@@ -27,7 +27,8 @@ struct StepMetrics {
   double loss = 0, mlm_loss = 0, rtd_loss = 0;
   double gen_acc = 0, disc_acc = 0, precision = 0, recall = 0, replaced_fraction = 0;
   double grad_norm = 0, lr = 0;
-  double auc = -1;  // ROC AUC of the discriminator on replaced tokens (evaluate() only; -1 if undefined)
+  double auc = -1;
+  double rprec = -1;  // precision = recall among the k top-scored tokens, k = replaced tokens (evaluate() only)  // ROC AUC of the discriminator on replaced tokens (evaluate() only; -1 if undefined)
   int64_t step = 0;
   bool skipped = false;
 };
