@@ -63,7 +63,13 @@ export async function writeDirAtomic(target: string, fill: (tmp: string) => Prom
     fsyncDir(parent);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    if (e instanceof ElectraError) throw e;
+    if (e instanceof ElectraError) {
+      // A full disk while writing one of the files: say so for the whole checkpoint.
+      if (e.code === 'ERR_IO' && (e.cause as { code?: string } | undefined)?.code === 'ENOSPC') {
+        throw new ElectraError('ERR_IO', `cannot write ${target}: no space left on the device (${e.message})`, { cause: e });
+      }
+      throw e;
+    }
     const code = (e as { code?: string }).code;
     const why = code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
     throw new ElectraError('ERR_IO', `cannot write ${target}: ${why}`, { cause: e });
@@ -76,4 +82,21 @@ export function cleanStaleTemps(parent: string): void {
   for (const name of fs.readdirSync(parent)) {
     if (/^\..+\.(tmp|old)-\d+-[0-9a-z]+$/.test(name)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
   }
+}
+
+/**
+ * Deletes a directory so that it is never seen half-deleted under its name: it is renamed to a
+ * temporary sibling first (atomic), then removed. A writer killed in between leaves only the
+ * temporary name, which {@link cleanStaleTemps} removes. Missing directories are fine.
+ */
+export function removeDirAtomic(dir: string): void {
+  const parent = path.dirname(path.resolve(dir));
+  const old = path.join(parent, `.${path.basename(dir)}.old-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    fs.renameSync(dir, old);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return;
+    throw new ElectraError('ERR_IO', `cannot remove ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  fs.rmSync(old, { recursive: true, force: true });
 }

@@ -8,6 +8,7 @@ import { readConfigFile, writeConfigFile, type ElectraConfig } from '../config';
 import { ElectraError } from '../errors';
 import type { NamedTensor, NativeHead } from '../native';
 import { readSafetensors, writeSafetensors } from './safetensors';
+import { isRegularFile } from './paths';
 import { readTorchBin } from './torchbin';
 import { ARCHITECTURE_HEADS, HEAD_ARCHITECTURES, savedName } from './statedict';
 
@@ -23,7 +24,7 @@ export interface HfDirectory {
 export function inspectHfDir(dir: string): HfDirectory {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ElectraError('ERR_CHECKPOINT', `${dir} is not a directory`);
   const cfgFile = path.join(dir, 'config.json');
-  if (!fs.existsSync(cfgFile)) throw new ElectraError('ERR_CHECKPOINT', `${dir} has no config.json`);
+  if (!isRegularFile(cfgFile, 'config', 'ERR_CHECKPOINT')) throw new ElectraError('ERR_CHECKPOINT', `${dir} has no config.json`);
   const config = readConfigFile(cfgFile);
   const arch = config.architectures?.[0] ?? 'ElectraModel';
   const head = ARCHITECTURE_HEADS[arch];
@@ -34,7 +35,9 @@ export function inspectHfDir(dir: string): HfDirectory {
     );
   }
   const candidates = ['model.safetensors', 'pytorch_model.bin'].map((f) => path.join(dir, f));
-  const weightsFile = candidates.find((f) => fs.existsSync(f));
+  // Symlinks to regular files are fine (the Hugging Face cache links to blobs); FIFOs, devices and
+  // directories are refused (reading one would block or never end).
+  const weightsFile = candidates.find((f) => isRegularFile(f, 'weights file', 'ERR_CHECKPOINT'));
   if (!weightsFile) {
     const sharded = fs.readdirSync(dir).some((f) => f.endsWith('.index.json'));
     throw new ElectraError(

@@ -679,7 +679,8 @@ function tempName(file: string): string {
 function writeIoFailure(file: string, e: unknown): ElectraError {
   if (e instanceof ElectraError) return e;
   const err = e as NodeJS.ErrnoException;
-  return new ElectraError('ERR_IO', `cannot write safetensors file ${file}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`, { cause: e });
+  const prefix = err.code && !err.message.startsWith(err.code) ? `${err.code} ` : '';
+  return new ElectraError('ERR_IO', `cannot write safetensors file ${file}: ${prefix}${err.message}`, { cause: e });
 }
 
 /** {@link writeSafetensors} without blocking the event loop on the file writes. */

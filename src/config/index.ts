@@ -61,17 +61,44 @@ export function formatIssues(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
 }
 
+/** Deepest nesting a config may have (HF configs nest 2-3 levels; deeper ones cannot be written back). */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** Nesting depth of a JSON value, counted without recursion; stops once it exceeds `limit`. */
+function depthOver(v: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d >= limit) return true;
+    for (const c of Object.values(x as object)) if (c !== null && typeof c === 'object') stack.push([c, d + 1]);
+  }
+  return false;
+}
+
 /** Validates a config object; ERR_CONFIG names each wrong field. */
 export function parseConfig(raw: unknown, where = 'config'): ElectraConfig {
   if (raw && typeof raw === 'object' && 'model_type' in raw && (raw as { model_type: unknown }).model_type !== 'electra') {
-    throw new ElectraError(
-      'ERR_CONFIG',
-      `${where}: model_type is ${JSON.stringify((raw as { model_type: unknown }).model_type)}, electra-node loads "electra" models only`,
-    );
+    const t = (raw as { model_type: unknown }).model_type;
+    const shown = typeof t === 'string' ? JSON.stringify(t.length > 80 ? `${t.slice(0, 80)}…` : t) : t === null || typeof t !== 'object' ? String(t) : `a${Array.isArray(t) ? ' list' : 'n object'}`;
+    throw new ElectraError('ERR_CONFIG', `${where}: model_type is ${shown}, electra-node loads "electra" models only`);
   }
+  if (depthOver(raw, MAX_CONFIG_DEPTH)) throw new ElectraError('ERR_CONFIG', `${where}: nested more than ${MAX_CONFIG_DEPTH} levels deep`);
   const r = electraConfigSchema.safeParse(raw);
   if (!r.success) throw new ElectraError('ERR_CONFIG', `${where}: ${formatIssues(r.error)}`);
   return r.data;
+}
+
+/** Parses and validates the text of an HF config.json (`where` names it in errors). */
+export function parseConfigText(text: string, where = 'config.json'): ElectraConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ElectraError('ERR_CONFIG', `${where} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ElectraError('ERR_CONFIG', `${where} must hold a JSON object`);
+  return parseConfig(raw, where);
 }
 
 /** Reads and validates an HF config.json. */
@@ -82,14 +109,7 @@ export function readConfigFile(file: string): ElectraConfig {
   } catch (e) {
     throw new ElectraError('ERR_CHECKPOINT', `cannot read ${file}: ${(e as Error).message}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ElectraError('ERR_CONFIG', `${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ElectraError('ERR_CONFIG', `${file} must hold a JSON object`);
-  return parseConfig(raw, file);
+  return parseConfigText(text, file);
 }
 
 /** Number of labels: explicit num_labels, else id2label's size, else 2 (HF's default). */

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { confinedPath, isRegularFile } from '../checkpoint/paths';
 import { ElectraError } from '../errors';
 import { bytesPerToken, validateMeta, type DatasetMeta } from './format';
 import { Permutation } from './permutation';
@@ -66,9 +67,10 @@ export function readMeta(dir: string): DatasetMeta {
   const f = path.join(dir, 'meta.json');
   let text: string;
   try {
+    if (!isRegularFile(f, 'dataset metadata', 'ERR_DATA')) throw new ElectraError('ERR_DATA', `${f} does not exist`);
     text = fs.readFileSync(f, 'utf8');
   } catch (e) {
-    throw new ElectraError('ERR_DATA', `${dir} is not a prepared dataset: cannot read ${f}`, { cause: e });
+    throw new ElectraError('ERR_DATA', `${dir} is not a prepared dataset: cannot read ${f}${e instanceof ElectraError ? ` (${e.message})` : ''}`, { cause: e });
   }
   let parsed: unknown;
   try {
@@ -124,14 +126,12 @@ export class PretrainDataset implements Disposable {
     const bpt = bytesPerToken(meta.dtype);
     const rowBytes = (meta.maxLength + 2) * bpt;
     let total = 0;
+    const files: string[] = [];
     for (const s of meta.shards) {
-      const f = path.join(dir, s.file);
-      let size: number;
-      try {
-        size = fs.statSync(f).size;
-      } catch (e) {
-        throw new ElectraError('ERR_DATA', `shard ${f} listed in meta.json is missing`, { cause: e });
-      }
+      // The name comes from meta.json: it must stay inside the folder, symlinks included.
+      const f = confinedPath(dir, s.file, 'shard', 'ERR_DATA');
+      if (!isRegularFile(f, 'shard', 'ERR_DATA')) throw new ElectraError('ERR_DATA', `shard ${f} listed in meta.json is missing`);
+      const size = fs.statSync(f).size;
       const want = s.examples * rowBytes;
       if (size !== want || s.bytes !== want) {
         throw new ElectraError(
@@ -140,23 +140,33 @@ export class PretrainDataset implements Disposable {
         );
       }
       if (opts.verify === 'checksum') {
-        const h = createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-        if (h !== s.sha256) throw new ElectraError('ERR_DATA', `shard ${f} has sha256 ${h}, meta.json says ${s.sha256}: the file changed or is corrupt`);
+        const h = createHash('sha256').update(readShard(f)).digest('hex');
+        if (h !== s.sha256) throw new ElectraError('ERR_DATA', `shard ${f} has sha256 ${h}, meta.json says ${String(s.sha256).slice(0, 64)}: the file changed or is corrupt`);
       }
+      files.push(f);
       total += size;
     }
     const limit = opts.memoryLimit ?? Math.min(2 * 1024 ** 3, os.totalmem() / 4);
     const mode = opts.mode === 'memory' || opts.mode === 'pread' ? opts.mode : total <= limit ? 'memory' : 'pread';
     const ds = new PretrainDataset(dir, meta, mode);
-    for (const s of meta.shards) {
-      const f = path.join(dir, s.file);
-      if (mode === 'memory') {
-        const buf = fs.readFileSync(f);
-        const ab = buf.byteOffset % bpt === 0 ? buf : Buffer.from(buf);
-        ds.#data.push(bpt === 2 ? new Uint16Array(ab.buffer, ab.byteOffset, ab.length / 2) : new Uint32Array(ab.buffer, ab.byteOffset, ab.length / 4));
-      } else {
-        ds.#fds.push(fs.openSync(f, 'r'));
+    try {
+      for (const f of files) {
+        if (mode === 'memory') {
+          const buf = readShard(f);
+          if (buf.length !== fs.statSync(f).size) throw new ElectraError('ERR_DATA', `shard ${f} changed while it was read`);
+          const ab = buf.byteOffset % bpt === 0 ? buf : Buffer.from(buf);
+          ds.#data.push(bpt === 2 ? new Uint16Array(ab.buffer, ab.byteOffset, ab.length / 2) : new Uint32Array(ab.buffer, ab.byteOffset, ab.length / 4));
+        } else {
+          try {
+            ds.#fds.push(fs.openSync(f, 'r'));
+          } catch (e) {
+            throw new ElectraError('ERR_IO', `cannot open shard ${f}: ${(e as Error).message}`, { cause: e });
+          }
+        }
       }
+    } catch (e) {
+      ds.close();
+      throw e;
     }
     return ds;
   }
@@ -204,7 +214,12 @@ export class PretrainDataset implements Disposable {
     } else {
       src = this.#scratch;
       const rb = this.#row * this.#bpt;
-      const got = fs.readSync(this.#fds[s]!, new Uint8Array(src.buffer, src.byteOffset, rb), 0, rb, local * rb);
+      let got: number;
+      try {
+        got = fs.readSync(this.#fds[s]!, new Uint8Array(src.buffer, src.byteOffset, rb), 0, rb, local * rb);
+      } catch (e) {
+        throw new ElectraError('ERR_IO', `cannot read shard ${path.join(this.dir, this.meta.shards[s]!.file)}: ${(e as Error).message}`, { cause: e });
+      }
       if (got !== rb) throw new ElectraError('ERR_DATA', `shard ${path.join(this.dir, this.meta.shards[s]!.file)} ended early at row ${local}: the file is truncated`);
       off = 0;
     }
@@ -215,7 +230,14 @@ export class PretrainDataset implements Disposable {
     }
     const o = r * T;
     const t0 = off + 2;
-    for (let i = 0; i < T; i++) ids[o + i] = src[t0 + i]!;
+    const V = this.meta.vocabSize;
+    for (let i = 0; i < T; i++) {
+      const id = src[t0 + i]!;
+      if (id >= V) {
+        throw new ElectraError('ERR_DATA', `shard ${path.join(this.dir, this.meta.shards[s]!.file)} row ${local} is corrupt (token id ${id} at position ${i} is not below vocabSize ${V})`);
+      }
+      ids[o + i] = id;
+    }
     types.fill(0, o, o + lenA);
     types.fill(1, o + lenA, o + len);
     types.fill(0, o + len, o + T);
@@ -341,5 +363,14 @@ export class Sampler {
     }
     this.#cursor = { epoch: c.epoch, position: c.position + n, seed: c.seed };
     return out;
+  }
+}
+
+/** Reads a whole shard (ERR_IO naming it on failure). */
+function readShard(f: string): Buffer {
+  try {
+    return fs.readFileSync(f);
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `cannot read shard ${f}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -42,6 +42,8 @@ export interface FinetuneFileOptions {
   pairField?: string;
   /** Column/field of the label (default `label`; a file without it is unlabelled). */
   labelField?: string;
+  /** Largest text accepted, in bytes after decompression (default and maximum {@link MAX_FINETUNE_BYTES}). */
+  maxBytes?: number;
 }
 
 /** Parses CSV text (RFC 4180: quoted fields, doubled quotes, newlines inside quotes). */
@@ -95,15 +97,38 @@ export function parseCsv(text: string, delimiter = ','): string[][] {
   return rows.filter((r) => !(r.length === 1 && r[0] === ''));
 }
 
+/** Largest text a fine-tuning file may hold once decompressed (V8's string limit is ~512 MiB). */
+export const MAX_FINETUNE_BYTES = 512 * 1024 * 1024 - 64;
+
 /** Reads a labelled CSV/TSV/JSONL file (gzip allowed). The first CSV/TSV row names the columns. */
 export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): FinetuneSet {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
-    if (file.endsWith('.gz')) buf = zlib.gunzipSync(buf);
   } catch (e) {
     throw new ElectraError('ERR_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
+  if (file.endsWith('.gz')) {
+    try {
+      buf = zlib.gunzipSync(buf, { maxOutputLength: maxBytes(opts) + 1 });
+    } catch (e) {
+      const big = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+      throw new ElectraError('ERR_DATA', big ? `${file} expands to more than ${maxBytes(opts)} bytes` : `${file} is not a valid gzip file: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const base = file.replace(/\.gz$/, '');
+  const format = opts.format ?? (/\.tsv$/i.test(base) ? 'tsv' : /\.(jsonl|ndjson)$/i.test(base) ? 'jsonl' : /\.csv$/i.test(base) ? 'csv' : undefined);
+  if (!format) throw new ElectraError('ERR_CONFIG', `cannot tell the format of ${file} from its name: use .csv, .tsv or .jsonl, or pass format`);
+  return parseFinetuneBuffer(buf, { ...opts, format }, file);
+}
+
+/**
+ * Parses the bytes of a fine-tuning file in `opts.format` (UTF-8, an optional BOM); `where` names
+ * it in errors and in each example's `source`. Rows that cannot be used are counted in `skipped`.
+ */
+export function parseFinetuneBuffer(buf: Uint8Array, opts: FinetuneFileOptions & { format: 'csv' | 'tsv' | 'jsonl' }, where = 'data'): FinetuneSet {
+  const file = where;
+  if (buf.length > maxBytes(opts)) throw new ElectraError('ERR_DATA', `${file} is too large (${buf.length} bytes; at most ${maxBytes(opts)})`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
@@ -111,9 +136,7 @@ export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): 
     throw new ElectraError('ERR_DATA', `${file} is not UTF-8 text`, { cause: e });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const base = file.replace(/\.gz$/, '');
-  const format = opts.format ?? (/\.tsv$/i.test(base) ? 'tsv' : /\.(jsonl|ndjson)$/i.test(base) ? 'jsonl' : /\.csv$/i.test(base) ? 'csv' : undefined);
-  if (!format) throw new ElectraError('ERR_CONFIG', `cannot tell the format of ${file} from its name: use .csv, .tsv or .jsonl, or pass format`);
+  const format = opts.format;
   const tf = opts.textField ?? 'text';
   const lf = opts.labelField ?? 'label';
   const skipped = new SkipLog();
@@ -131,43 +154,67 @@ export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): 
       }
     });
   } else {
-    const rows = parseCsv(text, format === 'tsv' ? '\t' : ',');
+    let rows: string[][];
+    try {
+      rows = parseCsv(text, format === 'tsv' ? '\t' : ',');
+    } catch (e) {
+      if (e instanceof ElectraError) throw new ElectraError(e.code, `${file}: ${e.message}`, { cause: e });
+      throw e;
+    }
     const header = rows[0];
     if (!header) throw new ElectraError('ERR_DATA', `${file} is empty`);
-    if (!header.includes(tf)) throw new ElectraError('ERR_DATA', `${file} has no column "${tf}" (columns: ${header.join(', ')})`);
+    if (!header.includes(tf)) throw new ElectraError('ERR_DATA', `${file} has no column "${tf}" (columns: ${clip(header.join(', '))})`);
     rows.slice(1).forEach((r, i) => {
       if (r.length !== header.length) {
         skipped.add('row with the wrong number of columns', `${file} row ${i + 2}`);
         return;
       }
-      const rec: Record<string, unknown> = {};
+      // A null-prototype record: a column named "__proto__" is just a column.
+      const rec: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       header.forEach((h, j) => (rec[h] = r[j]));
       records.push({ rec, where: `${file} row ${i + 2}` });
     });
   }
-  const pf = opts.pairField ?? (records.some((r) => 'text_pair' in r.rec) ? 'text_pair' : undefined);
+  const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+  const pf = opts.pairField ?? (records.some((r) => Object.prototype.hasOwnProperty.call(r.rec, 'text_pair')) ? 'text_pair' : undefined);
   for (const { rec, where } of records) {
-    const t = rec[tf];
+    const t = own(rec, tf);
     if (typeof t !== 'string' || !t.trim()) {
       skipped.add(`missing or empty "${tf}"`, where);
       continue;
     }
     const ex: FinetuneExample = { text: t, source: where };
     if (pf !== undefined) {
-      const p = rec[pf];
+      const p = own(rec, pf);
       if (typeof p !== 'string') {
         skipped.add(`missing "${pf}"`, where);
         continue;
       }
       ex.textPair = p;
     }
-    const l = rec[lf];
-    if (l !== undefined && l !== null && l !== '') ex.label = String(l);
+    const l = own(rec, lf);
+    if (l !== undefined && l !== null && l !== '') {
+      // Labels are strings, numbers or booleans; an object or a list is not a label.
+      if (typeof l !== 'string' && typeof l !== 'number' && typeof l !== 'boolean') {
+        skipped.add(`"${lf}" is not a string, number or boolean`, where);
+        continue;
+      }
+      ex.label = String(l);
+    }
     examples.push(ex);
   }
   const labels = [...new Set(examples.flatMap((e) => (e.label === undefined ? [] : [e.label])))].sort();
   if (examples.length === 0) throw new ElectraError('ERR_DATA', `${file} has no usable rows${skipped.empty ? '' : `: ${skipped.format().join('; ')}`}`);
   return { examples, labels, skipped };
+}
+
+function maxBytes(opts: FinetuneFileOptions): number {
+  const m = opts.maxBytes;
+  return m !== undefined && Number.isFinite(m) && m >= 0 ? Math.min(Math.floor(m), MAX_FINETUNE_BYTES) : MAX_FINETUNE_BYTES;
+}
+
+function clip(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
 /**

@@ -79,26 +79,51 @@ export function shardName(i: number): string {
   return `shard-${String(i).padStart(5, '0')}.bin`;
 }
 
-/** Checks the shape of a parsed `meta.json`; throws ERR_DATA naming the field. */
+/** Longest example a dataset may declare (tokens per row); far above any model's positions. */
+export const MAX_EXAMPLE_LENGTH = 1 << 20;
+
+/**
+ * Checks the shape of a parsed `meta.json`; throws ERR_DATA naming the field. Shard file names
+ * must be plain names (no separators, no leading dot, no NUL); {@link PretrainDataset.open}
+ * also refuses names that resolve outside the folder through a symlink.
+ */
 export function validateMeta(m: unknown, where: string): DatasetMeta {
   const fail = (msg: string): never => {
     throw new ElectraError('ERR_DATA', `${where}: ${msg}`);
   };
-  if (!m || typeof m !== 'object') return fail('not a JSON object');
+  const show = (v: unknown): string => {
+    let s: string;
+    try {
+      s = JSON.stringify(v) ?? String(v);
+    } catch {
+      s = Array.isArray(v) ? 'a list' : typeof v; // too deep to print
+    }
+    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+  };
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return fail('not a JSON object');
   const o = m as Record<string, unknown>;
-  if (o.format !== FORMAT_NAME) fail(`format must be "${FORMAT_NAME}", got ${JSON.stringify(o.format)}`);
-  if (o.formatVersion !== FORMAT_VERSION) fail(`formatVersion ${JSON.stringify(o.formatVersion)} is not supported (this version reads ${FORMAT_VERSION})`);
-  if (o.dtype !== 'uint16' && o.dtype !== 'uint32') fail(`dtype must be uint16 or uint32, got ${JSON.stringify(o.dtype)}`);
-  for (const k of ['maxLength', 'vocabSize'] as const) {
-    if (!Number.isInteger(o[k]) || (o[k] as number) < 1) fail(`${k} must be a positive integer, got ${JSON.stringify(o[k])}`);
+  if (o.format !== FORMAT_NAME) fail(`format must be "${FORMAT_NAME}", got ${show(o.format)}`);
+  if (o.formatVersion !== FORMAT_VERSION) fail(`formatVersion ${show(o.formatVersion)} is not supported (this version reads ${FORMAT_VERSION})`);
+  if (o.dtype !== 'uint16' && o.dtype !== 'uint32') fail(`dtype must be uint16 or uint32, got ${show(o.dtype)}`);
+  if (!Number.isInteger(o.maxLength) || (o.maxLength as number) < 1 || (o.maxLength as number) > MAX_EXAMPLE_LENGTH) {
+    fail(`maxLength must be an integer in [1, ${MAX_EXAMPLE_LENGTH}], got ${show(o.maxLength)}`);
+  }
+  const maxVocab = o.dtype === 'uint16' ? 65536 : 2 ** 31 - 1; // ids become int32 in batches
+  if (!Number.isInteger(o.vocabSize) || (o.vocabSize as number) < 1 || (o.vocabSize as number) > maxVocab) {
+    fail(`vocabSize must be an integer in [1, ${maxVocab}] for ${o.dtype}, got ${show(o.vocabSize)}`);
   }
   if (typeof o.vocabHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.vocabHash)) fail('vocabHash must be a sha256 hex string');
+  const c = o.counts as Record<string, unknown> | null | undefined;
+  if (!c || typeof c !== 'object' || Array.isArray(c) || !Number.isSafeInteger(c.examples) || (c.examples as number) < 0) fail('counts must be an object with a non-negative integer examples');
   if (!Array.isArray(o.shards)) fail('shards must be a list');
   for (const [i, s] of (o.shards as unknown[]).entries()) {
     const r = s as Record<string, unknown>;
-    if (!r || typeof r.file !== 'string' || !Number.isInteger(r.examples) || !Number.isInteger(r.bytes)) fail(`shards[${i}] needs file, examples and bytes`);
+    if (!r || typeof r !== 'object' || typeof r.file !== 'string' || !Number.isSafeInteger(r.examples) || !Number.isSafeInteger(r.bytes)) fail(`shards[${i}] needs file, examples and bytes`);
+    if ((r.examples as number) < 0 || (r.bytes as number) < 0) fail(`shards[${i}]: examples and bytes must not be negative`);
     const file = r.file as string;
-    if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(`shards[${i}].file must be a plain file name, got ${JSON.stringify(r.file)}`);
+    if (file === '' || file.length > 255 || file.includes('/') || file.includes('\\') || file.includes('\0') || file.startsWith('.')) {
+      fail(`shards[${i}].file must be a plain file name, got ${show(r.file)}`);
+    }
   }
   return o as unknown as DatasetMeta;
 }

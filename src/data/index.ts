@@ -2,6 +2,8 @@
 export { readCorpus, listFiles, corpusSize, loadSotu, loadBuiltinPackage, streamOf, BUILTIN_CORPORA, type CorpusDocument, type CorpusOptions } from './corpus';
 export {
   readFinetuneFile,
+  parseFinetuneBuffer,
+  MAX_FINETUNE_BYTES,
   parseCsv,
   stripEmailHeaders,
   stratifiedSplit,
@@ -18,7 +20,7 @@ export { prepare, findWorkerScript, type PrepareOptions, type PrepareResult } fr
 export { tokenizeDocuments, documentsOf, type TokenizedDocs } from './tokenize';
 export { PretrainDataset, Sampler, checkVocab, readMeta, type OpenOptions, type DatasetView, type Cursor, type SamplerOptions } from './dataset';
 export { BatchLoader, type Batch, type LoaderOptions } from './loader';
-export { FORMAT_NAME, FORMAT_VERSION, dtypeFor, bytesPerToken, shardName, validateMeta, type DatasetMeta, type ShardInfo } from './format';
+export { FORMAT_NAME, FORMAT_VERSION, dtypeFor, bytesPerToken, shardName, validateMeta, MAX_EXAMPLE_LENGTH, type DatasetMeta, type ShardInfo } from './format';
 export { Permutation } from './permutation';
 export { Rng, deriveSeed, mix32 } from './rng';
 export { SkipLog, type SkipEntry } from './skips';

@@ -3,6 +3,8 @@ export {
   ElectraTokenizer,
   BERT_SPECIAL_TOKENS,
   vocabHash,
+  validateTokenizerJson,
+  MAX_VOCAB,
   type VocabOptions,
   type SpecialTokens,
   type Encoded,

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as hf from 'tokenizers';
+import { isRegularFile } from '../checkpoint/paths';
 import { ElectraError } from '../errors';
 
 /** Normalisation options of a WordPiece tokenizer built from a `vocab.txt`. */
@@ -160,14 +161,20 @@ export class ElectraTokenizer {
     } catch (e) {
       throw new ElectraError('ERR_IO', `cannot read vocabulary ${file}: ${(e as Error).message}`, { cause: e });
     }
+    return ElectraTokenizer.fromVocabText(text, opts, file);
+  }
+
+  /** Builds a tokenizer from the text of a `vocab.txt` (`where` names it in errors). */
+  static fromVocabText(text: string, opts: VocabOptions = {}, where = 'vocab.txt'): ElectraTokenizer {
     const lines = text.split(/\r?\n/);
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
-    if (lines.length === 0) throw new ElectraError('ERR_TOKENIZER', `vocabulary ${file} is empty`);
+    if (lines.length === 0) throw new ElectraError('ERR_TOKENIZER', `vocabulary ${where} is empty`);
+    if (lines.length > MAX_VOCAB) throw new ElectraError('ERR_TOKENIZER', `vocabulary ${where} has ${lines.length} tokens, more than ${MAX_VOCAB}`);
     try {
       return ElectraTokenizer.fromVocabList(lines, opts);
     } catch (e) {
-      if (e instanceof ElectraError) throw new ElectraError(e.code, `${file}: ${e.message}`, { cause: e });
-      throw e;
+      if (e instanceof ElectraError) throw new ElectraError(e.code, `${where}: ${e.message}`, { cause: e });
+      throw new ElectraError('ERR_TOKENIZER', `${where} is not a valid vocabulary: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -182,24 +189,43 @@ export class ElectraTokenizer {
     return ElectraTokenizer.fromJSONString(json, opts, file);
   }
 
-  /** Builds a tokenizer from the text of a `tokenizer.json` (used by the data workers). */
+  /**
+   * Builds a tokenizer from the text of a `tokenizer.json` (used by the data workers). The JSON is
+   * checked by {@link validateTokenizerJson} before the `tokenizers` package sees it.
+   */
   static fromJSONString(json: string, opts: VocabOptions = {}, where = 'tokenizer.json'): ElectraTokenizer {
-    let tk: hf.Tokenizer;
-    let parsed: { normalizer?: { type?: string; lowercase?: boolean; strip_accents?: boolean | null; handle_chinese_chars?: boolean } | null };
+    let parsed: unknown;
     try {
       parsed = JSON.parse(json);
+    } catch (e) {
+      throw new ElectraError('ERR_TOKENIZER', `${where} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    const t = validateTokenizerJson(parsed, where);
+    // Padding and truncation are ours to do (encode, the data pipeline): a tokenizer.json that
+    // asks for them (a fixed padding of 10^9 would allocate that much per text) has them dropped.
+    const p = parsed as Record<string, unknown>;
+    if ((p.padding !== undefined && p.padding !== null) || (p.truncation !== undefined && p.truncation !== null)) {
+      json = JSON.stringify({ ...p, padding: null, truncation: null });
+    }
+    let tk: hf.Tokenizer;
+    try {
       tk = hf.Tokenizer.fromString(json);
     } catch (e) {
       throw new ElectraError('ERR_TOKENIZER', `${where} is not a valid tokenizer: ${(e as Error).message}`, { cause: e });
     }
-    const n = parsed.normalizer;
+    const n = t.normalizer;
     const derived: VocabOptions = { ...opts };
     if (n && n.type === 'BertNormalizer') {
       derived.lowercase ??= n.lowercase ?? true;
       derived.stripAccents ??= n.strip_accents ?? derived.lowercase;
       derived.handleChineseChars ??= n.handle_chinese_chars ?? true;
     }
-    return new ElectraTokenizer(tk, derived, json);
+    try {
+      return new ElectraTokenizer(tk, derived, json);
+    } catch (e) {
+      if (e instanceof ElectraError) throw new ElectraError(e.code, `${where}: ${e.message}`, { cause: e });
+      throw new ElectraError('ERR_TOKENIZER', `${where} is not a valid tokenizer: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /**
@@ -217,10 +243,11 @@ export class ElectraTokenizer {
     if (!st.isDirectory()) return p.endsWith('.json') ? ElectraTokenizer.fromTokenizerJson(p, opts) : ElectraTokenizer.fromVocab(p, opts);
     const merged: VocabOptions = { ...readDirOptions(p), ...stripUndefined(opts) };
     if (opts.specialTokens) merged.specialTokens = { ...readDirOptions(p).specialTokens, ...opts.specialTokens };
+    // Fixed names only: file names inside tokenizer_config.json (`vocab_file`, `tokenizer_file`) are ignored.
     const tj = path.join(p, 'tokenizer.json');
-    if (fs.existsSync(tj)) return ElectraTokenizer.fromTokenizerJson(tj, merged);
+    if (isRegularFile(tj, 'tokenizer file', 'ERR_TOKENIZER')) return ElectraTokenizer.fromTokenizerJson(tj, merged);
     const vt = path.join(p, 'vocab.txt');
-    if (fs.existsSync(vt)) return ElectraTokenizer.fromVocab(vt, merged);
+    if (isRegularFile(vt, 'vocabulary', 'ERR_TOKENIZER')) return ElectraTokenizer.fromVocab(vt, merged);
     throw new ElectraError('ERR_TOKENIZER', `${p} has neither tokenizer.json nor vocab.txt`);
   }
 
@@ -316,13 +343,13 @@ export class ElectraTokenizer {
   /** Ids of many texts without special tokens, as flat arrays (the fast path of data preparation). */
   async encodeIds(texts: readonly string[]): Promise<number[][]> {
     if (texts.length === 0) return [];
-    const encs = await this.#tk.encodeBatch([...texts], { addSpecialTokens: false });
+    const encs = await hfCall('encode', () => this.#tk.encodeBatch([...texts], { addSpecialTokens: false }));
     return encs.map((e) => e.getIds());
   }
 
   /** Text of ids (pieces joined, `##` removed); special tokens skipped unless asked. */
   async decode(ids: ArrayLike<number>, skipSpecialTokens = true): Promise<string> {
-    return this.#tk.decode(Array.from(ids), skipSpecialTokens);
+    return hfCall('decode', () => this.#tk.decode(Array.from(ids), skipSpecialTokens));
   }
 
   /** The `tokenizer.json` text of this tokenizer. */
@@ -379,7 +406,7 @@ export class ElectraTokenizer {
 
   async #raw(texts: string[]): Promise<Raw[]> {
     if (texts.length === 0) return [];
-    const encs = await this.#tk.encodeBatch(texts, { addSpecialTokens: false });
+    const encs = await hfCall('encode', () => this.#tk.encodeBatch(texts, { addSpecialTokens: false }));
     return encs.map((e) => ({ ids: e.getIds(), tokens: e.getTokens(), offsets: e.getOffsets() as Array<[number, number]> }));
   }
 
@@ -416,6 +443,16 @@ export class ElectraTokenizer {
   }
 }
 
+/** Runs a call into the `tokenizers` binding; its failures become ERR_TOKENIZER. */
+async function hfCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ElectraError) throw e;
+    throw new ElectraError('ERR_TOKENIZER', `cannot ${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+}
+
 /** sha256 (hex) of a vocabulary in id order, tokens joined by `\n`. */
 export function vocabHash(vocab: readonly string[]): string {
   return createHash('sha256').update(vocab.join('\n'), 'utf8').digest('hex');
@@ -428,12 +465,15 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
-  if (!fs.existsSync(file)) return undefined;
+  if (!isRegularFile(file, 'tokenizer file', 'ERR_TOKENIZER')) return undefined;
+  let v: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    v = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ElectraError('ERR_TOKENIZER', `${file} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ElectraError('ERR_TOKENIZER', `${file} must hold a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 function tokenName(v: unknown): string | undefined {
@@ -449,7 +489,7 @@ function readDirOptions(dir: string): VocabOptions {
   if (typeof cfg.do_lower_case === 'boolean') o.lowercase = cfg.do_lower_case;
   if (typeof cfg.strip_accents === 'boolean') o.stripAccents = cfg.strip_accents;
   if (typeof cfg.tokenize_chinese_chars === 'boolean') o.handleChineseChars = cfg.tokenize_chinese_chars;
-  if (typeof cfg.model_max_length === 'number' && cfg.model_max_length < 1e9) o.modelMaxLength = cfg.model_max_length;
+  if (Number.isInteger(cfg.model_max_length) && (cfg.model_max_length as number) > 0 && (cfg.model_max_length as number) < 1e9) o.modelMaxLength = cfg.model_max_length as number;
   const sp: Partial<SpecialTokens> = {};
   for (const k of ['pad', 'unk', 'cls', 'sep', 'mask'] as const) {
     const v = tokenName(map[`${k}_token`]) ?? tokenName(cfg[`${k}_token`]);
@@ -457,4 +497,105 @@ function readDirOptions(dir: string): VocabOptions {
   }
   if (Object.keys(sp).length) o.specialTokens = sp;
   return o;
+}
+
+/** Most tokens a vocabulary may have (2^24; BERT has 30,522, the largest multilingual ones 250k). */
+export const MAX_VOCAB = 1 << 24;
+const MAX_TOKENIZER_DEPTH = 64;
+const MODEL_TYPES = ['WordPiece', 'BPE', 'WordLevel', 'Unigram'];
+
+/** The parts of a tokenizer.json that {@link ElectraTokenizer.fromJSONString} reads itself. */
+interface TokenizerJsonShape {
+  normalizer: { type: string; lowercase?: boolean | null; strip_accents?: boolean | null; handle_chinese_chars?: boolean | null } | null;
+}
+
+/**
+ * Checks the structure of a parsed `tokenizer.json` before it reaches the `tokenizers` package:
+ * an object nested at most 64 levels, a known model type whose vocabulary maps strings to ids,
+ * ids forming 0..n-1 with n <= {@link MAX_VOCAB} (added tokens included), `added_tokens` entries
+ * with an id and a content, and the pipeline parts (`normalizer`, `pre_tokenizer`,
+ * `post_processor`, `decoder`) null or objects with a `type`. ERR_TOKENIZER names what is wrong.
+ */
+export function validateTokenizerJson(raw: unknown, where = 'tokenizer.json'): TokenizerJsonShape {
+  const fail = (msg: string): never => {
+    throw new ElectraError('ERR_TOKENIZER', `${where}: ${msg}`);
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObj(raw)) return fail('must hold a JSON object');
+  const stack: Array<[unknown, number]> = [[raw, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > MAX_TOKENIZER_DEPTH) fail(`nested more than ${MAX_TOKENIZER_DEPTH} levels deep`);
+    for (const c of Object.values(x as object)) if (c !== null && typeof c === 'object') stack.push([c, d + 1]);
+  }
+  const model = raw.model;
+  if (!isObj(model)) return fail('model must be an object');
+  const type = model.type;
+  if (typeof type !== 'string' || !MODEL_TYPES.includes(type)) fail(`model.type ${shortJson(type)} is not supported (${MODEL_TYPES.join(', ')})`);
+  const ids = new Set<number>();
+  let maxId = -1;
+  const addId = (id: unknown, what: string) => {
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= MAX_VOCAB) fail(`${what} has id ${shortJson(id)}, not an integer in [0, ${MAX_VOCAB})`);
+    ids.add(id as number);
+    if ((id as number) > maxId) maxId = id as number;
+  };
+  if (type === 'Unigram') {
+    const v = model.vocab;
+    if (!Array.isArray(v)) return fail('model.vocab must be a list of [token, score] pairs');
+    if (v.length > MAX_VOCAB) fail(`model.vocab has ${v.length} tokens, more than ${MAX_VOCAB}`);
+    v.forEach((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number') fail(`model.vocab[${i}] must be a [token, score] pair`);
+      ids.add(i);
+      maxId = i;
+    });
+  } else {
+    const v = model.vocab;
+    if (!isObj(v)) return fail('model.vocab must map tokens to ids');
+    const entries = Object.entries(v);
+    if (entries.length > MAX_VOCAB) fail(`model.vocab has ${entries.length} tokens, more than ${MAX_VOCAB}`);
+    for (const [t, id] of entries) addId(id, `token ${shortJson(t)}`);
+    if (type === 'WordPiece' || type === 'WordLevel') {
+      if (typeof model.unk_token !== 'string') fail('model.unk_token must be a string');
+      // `tokenizers` accepts a missing unk token and fails on the first unknown word instead.
+      if (!Object.prototype.hasOwnProperty.call(v, model.unk_token as string)) fail(`model.unk_token ${shortJson(model.unk_token)} is not in model.vocab`);
+    }
+    if (type === 'WordPiece') {
+      if (model.continuing_subword_prefix !== undefined && typeof model.continuing_subword_prefix !== 'string') fail('model.continuing_subword_prefix must be a string');
+      const m = model.max_input_chars_per_word;
+      if (m !== undefined && (!Number.isInteger(m) || (m as number) < 0)) fail('model.max_input_chars_per_word must be a non-negative integer');
+    }
+  }
+  const added = raw.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) return fail('added_tokens must be a list');
+    added.forEach((a, i) => {
+      if (!isObj(a) || typeof a.content !== 'string') fail(`added_tokens[${i}] needs a string content`);
+      addId((a as Record<string, unknown>).id, `added_tokens[${i}]`);
+    });
+  }
+  if (ids.size === 0) fail('the vocabulary is empty');
+  if (ids.size !== maxId + 1) {
+    let missing = 0;
+    while (ids.has(missing)) missing++;
+    fail(`token ids must be 0..${maxId} without gaps; id ${missing} has no token`);
+  }
+  for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'truncation', 'padding']) {
+    const part = raw[k];
+    if (part === undefined || part === null) continue;
+    if (!isObj(part)) fail(`${k} must be an object or null`);
+    if (k !== 'truncation' && k !== 'padding' && typeof (part as Record<string, unknown>).type !== 'string') fail(`${k}.type must be a string`);
+  }
+  const n = raw.normalizer as TokenizerJsonShape['normalizer'] | undefined;
+  if (n && n.type === 'BertNormalizer') {
+    for (const k of ['lowercase', 'strip_accents', 'handle_chinese_chars', 'clean_text'] as const) {
+      const x = (n as Record<string, unknown>)[k];
+      if (x !== undefined && x !== null && typeof x !== 'boolean') fail(`normalizer.${k} must be a boolean`);
+    }
+  }
+  return { normalizer: n ?? null };
+}
+
+function shortJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
 }

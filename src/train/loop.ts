@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { formatIssues, PRESETS, presetConfig, type ElectraConfigInput, type PresetName } from '../config';
-import { cleanStaleTemps } from '../checkpoint/atomic';
+import { cleanStaleTemps, removeDirAtomic } from '../checkpoint/atomic';
 import { ElectraError, toElectraError } from '../errors';
 import { BatchLoader, type Batch } from '../data/loader';
 import { checkVocab, PretrainDataset, type Cursor } from '../data/dataset';
@@ -217,7 +217,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       await trainer.attach(group);
       if (lead) process.stderr.write(`electra: data-parallel over ${world} processes (Gloo), ${batchSize} examples per rank, ${batchSize * world} per step\n`);
     }
-    if (lead) fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+    if (lead) ioStep(`write ${metricsFile}`, () => fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '')));
     const startStep = trainer.step;
     const configForReport = { ...o, batch: batchSize, worldSize: world, trainer: trainer.options, discriminator: trainer.discriminatorConfig, generator: trainer.generatorConfig };
 
@@ -247,7 +247,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     const log = (row: MetricRow) => {
       if (!lead) return;
       rows.push(row);
-      fs.appendFileSync(metricsFile, JSON.stringify(row) + '\n');
+      ioStep(`write ${metricsFile}`, () => fs.appendFileSync(metricsFile, JSON.stringify(row) + '\n'));
     };
 
     let lastSaved: string | null = null;
@@ -264,8 +264,11 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       });
       lastSaved = dir;
       const all = listCheckpoints(out);
-      for (const c of all.slice(0, Math.max(0, all.length - o.keep))) fs.rmSync(c.dir, { recursive: true, force: true });
-      writeReport(path.join(out, 'report.html'), rows, configForReport, { step: trainer!.step, of: o.steps, 'last checkpoint': path.basename(dir) });
+      // Renamed away before deletion: a kill mid-delete never leaves a half-deleted checkpoint listed.
+      for (const c of all.slice(0, Math.max(0, all.length - o.keep))) removeDirAtomic(c.dir);
+      ioStep('write report.html', () =>
+        writeReport(path.join(out, 'report.html'), rows, configForReport, { step: trainer!.step, of: o.steps, 'last checkpoint': path.basename(dir) }),
+      );
       cb.onCheckpoint?.(dir);
     };
 
@@ -379,6 +382,17 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     trainer?.dispose();
     group?.dispose();
     dataset.close();
+  }
+}
+
+/** File-system work of the loop: failures (a full disk) become ERR_IO naming what was written. */
+function ioStep<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ElectraError) throw e;
+    const code = (e as { code?: string }).code;
+    throw new ElectraError('ERR_IO', `cannot ${what}: ${code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message}`, { cause: e });
   }
 }
 

@@ -254,6 +254,97 @@ describe('torchbin: malicious pickles', () => {
   });
 });
 
+describe('torchbin: more malicious pickles (nothing runs, the whole file is refused)', () => {
+  const marker = '/tmp/electra_torchbin_pwned2';
+  beforeEach(() => fs.rmSync(marker, { force: true }));
+  afterAll(() => fs.rmSync(marker, { force: true }));
+
+  test.each([
+    ['builtins', 'eval'],
+    ['builtins', 'exec'],
+    ['builtins', 'compile'],
+    ['builtins', '__import__'],
+    ['builtins', 'open'],
+    ['builtins', 'setattr'],
+    ['__builtin__', 'exec'],
+    ['os', 'system'],
+    ['os', 'popen'],
+    ['posix', 'system'],
+    ['nt', 'system'],
+    ['subprocess', 'Popen'],
+    ['subprocess', 'check_output'],
+    ['importlib', 'import_module'],
+    ['pickle', 'loads'],
+    ['_pickle', 'loads'],
+    ['shutil', 'rmtree'],
+    ['runpy', '_run_code'],
+    ['webbrowser', 'open'],
+    ['numpy.core.multiarray', '_reconstruct'],
+    ['torch.storage', '_load_from_bytes'],
+    ['torch', 'load'],
+    ['torch.serialization', 'load'],
+    // dotted names reach attributes of whitelisted globals
+    ['collections', 'OrderedDict.fromkeys'],
+    ['collections', 'OrderedDict.__init__'],
+    ['torch._utils', '_rebuild_tensor_v2.__globals__'],
+    ['torch', 'FloatStorage.__reduce_ex__'],
+    ['torch._utils ', '_rebuild_tensor_v2'],
+    // (module "torch", name "_utils._rebuild_tensor_v2" is the same whitelisted function, as in Python)
+  ])('GLOBAL %j %j called with REDUCE is refused at the GLOBAL', (module, name) => {
+    const payload = `open(${JSON.stringify(marker)}, 'w').write('x')`;
+    const main = new Pickle().global(module, name).str(payload).op(0x85, 0x52).stop();
+    const e = errorOf(() => parseTorchBin(legacy(main, []), 'x.bin'));
+    expect(e.code).toBe('ERR_CHECKPOINT');
+    expect(e.message).toBe(`refusing to load ${module}.${name} from x.bin: only tensors are allowed`);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('STACK_GLOBAL of builtins.exec with a code string (protocol 4 framing and memo) is refused', () => {
+    const main = new Pickle().op(0x95, 1, 0, 0, 0, 0, 0, 0, 0).op(0x8c, 8, ...Buffer.from('builtins')).op(0x94).op(0x8c, 4, ...Buffer.from('exec')).op(0x94, 0x93)
+      .str(`open(${JSON.stringify(marker)}, 'w')`).op(0x85, 0x52).stop();
+    expect(errorOf(() => parseTorchBin(legacy(main, []), 'x.bin')).message).toBe('refusing to load builtins.exec from x.bin: only tensors are allowed');
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('a malicious value after good tensors in a state dict still refuses the whole file', () => {
+    const main = new Pickle().dictOf()
+      .str('w').tensor('FloatStorage', '0', 2, 0, [2], [1])
+      .str('evil').global('os', 'system').str('touch /tmp/x').op(0x85, 0x52)
+      .endDict().stop();
+    expect(errorOf(() => parseTorchBin(legacy(main, [['0', 2, f32(1, 2)]]), 'x.bin')).message).toBe('refusing to load os.system from x.bin: only tensors are allowed');
+  });
+
+  test('a malicious global as the storage type inside a persistent id is refused', () => {
+    const main = new Pickle().dictOf().str('w')
+      .global('torch._utils', '_rebuild_tensor_v2').mark()
+      .mark().str('storage').global('os', 'system').str('0').str('cpu').int(2).op(0x4e).tuple().op(0x51)
+      .int(0).ints(2).ints(1).op(0x89).global('collections', 'OrderedDict').op(0x29, 0x52).tuple().op(0x52)
+      .endDict().stop();
+    expect(errorOf(() => parseTorchBin(legacy(main, [['0', 2, f32(1, 2)]]), 'x.bin')).message).toBe('refusing to load os.system from x.bin: only tensors are allowed');
+  });
+
+  test('whitelisted globals cannot be called with the wrong arguments or built with state', () => {
+    // OrderedDict called with a list of pairs (would be a constructor call with data), _rebuild_tensor_v2 with junk
+    const od = new Pickle().global('collections', 'OrderedDict').op(0x5d).op(0x85, 0x52).stop();
+    expect(errorOf(() => parseTorchBin(legacy(od, []))).code).toBe('ERR_CHECKPOINT');
+    const rb = new Pickle().global('torch._utils', '_rebuild_tensor_v2').str('x').op(0x85, 0x52).stop();
+    expect(errorOf(() => parseTorchBin(legacy(rb, []))).code).toBe('ERR_CHECKPOINT');
+    // BUILD (which would call __setstate__) on a global
+    const build = new Pickle().global('collections', 'OrderedDict').op(0x7d).op(0x62).stop();
+    expect(errorOf(() => parseTorchBin(legacy(build, []))).message).toMatch(/BUILD on a collections\.OrderedDict/);
+  });
+
+  test('other object-building and out-of-band opcodes are unknown opcodes', () => {
+    // EXT2, EXT4 (copyreg registry), NEWOBJ_EX, PERSID (text form), BYTEARRAY8, NEXT_BUFFER, READONLY_BUFFER
+    for (const op of [0x83, 0x84, 0x92, 0x50, 0x96, 0x97, 0x98]) {
+      const main = new Pickle().op(op).stop();
+      const e = errorOf(() => parseTorchBin(legacy(main, []), 'op.bin'));
+      expect(e.code).toBe('ERR_CHECKPOINT');
+      expect(e.message).toContain(`op.bin: unsupported pickle opcode 0x${op.toString(16)}`);
+    }
+  });
+});
+
 describe('torchbin: hand-made legacy files', () => {
   test('a tensor over a legacy storage view (view_metadata) reads the slice', () => {
     const main = new Pickle().dictOf()
