@@ -14,7 +14,7 @@ const ROOT = path.resolve(__dirname, '..');
 const { values: v } = parseArgs({ options: { model: { type: 'string' }, epochs: { type: 'string' }, 'small-epochs': { type: 'string' }, lr: { type: 'string' }, threads: { type: 'string' }, 'max-len': { type: 'string' } } });
 
 function latestDemoCheckpoint() {
-  const runs = path.join(ROOT, 'runs', 'demo');
+  const runs = path.join(ROOT, 'runs', 'demo', 'run');
   const c = fs.existsSync(runs) ? fs.readdirSync(runs).filter((n) => /^checkpoint-\d+$/.test(n)).sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1])) : [];
   if (!c.length) throw new Error('no pre-trained model: run `npm run demo` first (or pass --model DIR)');
   return path.join(runs, c[c.length - 1]);

@@ -1,6 +1,7 @@
 """TF-IDF + logistic regression baseline for bench/quality.bench.cjs (scikit-learn; a development
 tool, never a dependency of the library). argv: train.csv test.csv -> JSON metrics on stdout."""
 import csv, json, sys
+csv.field_size_limit(1 << 30)
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef

@@ -101,6 +101,33 @@ function synthBatch(B, T, V, seed) {
     assert(Number.isFinite(m.loss) && m.step === 301, JSON.stringify(m));
     return `step 300 -> 301 on cpu, loss ${m.loss.toFixed(3)}`;
   });
+  await check('fine-tuning on CUDA (bf16, fused AdamW): a sequence classifier learns a keyword task', async () => {
+    const m = await E.Electra.load(path.join(FIX, 'seqcls'), { device: 'cuda' });
+    const L = m.config.num_labels ?? 2;
+    m.setupTraining({ lr: 3e-3, totalSteps: 60, warmupSteps: 5, precision: 'bf16' });
+    const B = 16, T = 12, V = m.config.vocab_size;
+    const make = (seed) => {
+      let s = seed;
+      const r = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const ids = new Int32Array(B * T), labels = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        labels[b] = Math.floor(r() * L);
+        for (let t = 0; t < T; t++) ids[b * T + t] = t === 0 ? 2 : t === T - 1 ? 3 : 10 + Math.floor(r() * (V - 20));
+        ids[b * T + 3] = 5 + labels[b];
+      }
+      return { batch: { inputIds: ids, shape: [B, T] }, labels };
+    };
+    const first = await m.trainStep(make(1).batch, { labels: make(1).labels });
+    let last = first;
+    for (let i = 0; i < 59; i++) {
+      const x = make(2 + (i % 8));
+      last = await m.trainStep(x.batch, { labels: x.labels });
+    }
+    m.dispose();
+    assert(last.loss < first.loss * 0.5, `loss ${first.loss} -> ${last.loss}`);
+    return `loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(3)}`;
+  });
+
   await check('memory is returned after dispose()', async () => {
     const n = native();
     n.cudaRelease();

@@ -155,6 +155,8 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
   const rank = distInit?.rank ?? 0;
   const world = distInit?.worldSize ?? 1;
   const lead = rank === 0;
+  // One GPU per process: a bare "cuda" means this process's local rank's device.
+  if (distInit && o.device === 'cuda') o.device = `cuda:${distInit.localRank ?? 0}`;
   if (lead) {
     probeWritable(out);
     cleanStaleTemps(out);
