@@ -100,6 +100,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    protected:
     void run() override {
       c10::InferenceMode im;
+      // Large activations reuse cached blocks instead of fresh pages on every call (a model that
+      // serves many calls); the cache is returned when the model is disposed.
+      CachingCpuAllocator::Scope cache;
       auto& s = *state_;
       auto [ids, types, mask] = batch_.tensors();
       checkInputs(ids, types, mask, s.cfg);
@@ -317,9 +320,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot dispose while an operation is in flight; await it first");
-    bool trained = state_->tuner != nullptr;
+    bool had = static_cast<bool>(state_->net);
     state_->release();
-    if (trained) CachingCpuAllocator::instance().trim();
+    if (had) CachingCpuAllocator::instance().trim();
     return env.Undefined();
   }
 };
