@@ -17,8 +17,8 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
                       (sequence-classification)
   --dev FILE          dev split (default: 10% of the training file, seeded)   --test FILE
   --out DIR           where the best model goes (an HF directory + eval_results.json)
-  --epochs N (3)      --lr X (1e-4)   --batch N (32)   --eval-batch N (64)
-  --layer-decay X     layer-wise lr decay (0.8; 1 = off): top layer lr*X, embeddings lr*X^(L+1)
+  --epochs N (3)      --lr X (by size: 3e-4 Small, 1e-4 Base, 5e-5 Large)   --batch N (32)   --eval-batch N (64)
+  --layer-decay X     layer-wise lr decay (0.8, 0.9 Large; 1 = off): top layer lr*X, embeddings lr*X^(L+1)
   --warmup X          fraction of steps warming up (0.1)   --weight-decay X (0.01)
   --max-len N         tokens per example, longer ones are truncated (128)
   --patience N        early stopping: epochs without dev improvement (2; 0 = off)

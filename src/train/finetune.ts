@@ -29,11 +29,12 @@ const finetuneSchema = z
     test: z.string().optional(),
     tokenizer: z.string().optional(),
     epochs: z.number().int().min(1).max(1000).default(3),
-    lr: z.number().positive().max(1).default(1e-4),
+    /** Peak learning rate; default by model size as in the paper: 3e-4 Small, 1e-4 Base, 5e-5 Large. */
+    lr: z.number().positive().max(1).optional(),
     batch: z.number().int().min(1).max(4096).default(32),
     evalBatch: z.number().int().min(1).max(4096).default(64),
     /** Layer-wise decay: the top layer gets lr * d, the one below lr * d^2, ..., the embeddings lr * d^(L+1). 1 = off. */
-    layerDecay: z.number().gt(0).max(1).default(0.8),
+    layerDecay: z.number().gt(0).max(1).optional(),
     /** Fraction of the steps spent warming up. */
     warmup: z.number().min(0).max(1).default(0.1),
     weightDecay: z.number().min(0).default(0.01),
@@ -292,13 +293,19 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
     const stepsPerEpoch = Math.ceil(trainF.length / o.batch);
     const totalSteps = stepsPerEpoch * o.epochs;
     const params = model.parameters();
+    // The paper's fine-tuning settings by size: Small (hidden <= 256) 3e-4, Base 1e-4, Large 5e-5;
+    // layer decay 0.8, 0.9 for Large.
+    const hidden = model.config.hidden_size;
+    const lr = o.lr ?? (hidden <= 256 ? 3e-4 : hidden <= 768 ? 1e-4 : 5e-5);
+    const layerDecay = o.layerDecay ?? (hidden > 768 ? 0.9 : 0.8);
+    log(`lr ${lr}, layer decay ${layerDecay}, ${o.epochs} epochs of ${stepsPerEpoch} steps (batch ${o.batch})`);
     model.setupTraining({
-      lr: o.lr,
+      lr,
       weightDecay: o.weightDecay,
       warmupSteps: Math.round(o.warmup * totalSteps),
       totalSteps,
       clipNorm: o.clipNorm,
-      lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, o.layerDecay),
+      lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, layerDecay),
       precision: o.precision,
       seed: o.seed,
     });
