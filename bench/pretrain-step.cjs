@@ -4,14 +4,16 @@
  * One ELECTRA pre-training step (generator + discriminator, masking, sampling, MLM + 50 RTD,
  * AdamW, clipping), ours vs Python PyTorch with Hugging Face modules, same config, same threads,
  * same run. Prints both figures and the ratio.
- *   node bench/pretrain-step.cjs [--preset small] [--batch 32] [--len 128] [--threads 2] [--steps 10]
+ *   node bench/pretrain-step.cjs [--preset small] [--batch 32] [--len 128] [--threads 2] [--steps 10] [--rounds 1]
+ * --rounds N alternates the two sides N times (order reversed each round) and reports the median
+ * of each side: on a shared, noisy machine one sequential pair can be off by 1.5x either way.
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const E = require('../dist/index.cjs');
 
-const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false } } });
+const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false } } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 
 async function ours() {
@@ -34,17 +36,37 @@ async function ours() {
   return { impl: 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }
 
-(async () => {
-  const rt = E.runtime();
-  const o = await ours();
+function python() {
   const py = spawnSync('python3', [path.join(__dirname, 'hf_pretrain_step.py'), '--preset', v.preset, '--batch', String(B), '--len', String(T), '--device', v.device, '--threads', String(threads), '--steps', String(steps), '--warmup', String(warm), ...(v.bf16 ? ['--bf16', '--fused'] : [])], { encoding: 'utf8' });
   if (py.status !== 0) {
-    console.log(JSON.stringify(o));
     console.error('python peer failed:', py.stderr.slice(-2000));
     process.exit(1);
   }
-  const h = JSON.parse(py.stdout.trim().split('\n').pop());
-  console.log(`ELECTRA ${v.preset} pre-training step, batch ${B} x ${T}, ${v.device}${v.device === 'cpu' ? `, ${threads} threads` : ''}${v.bf16 ? ', bf16' : ''}, libtorch ${rt.libtorchVersion}, ${new Date().toISOString().slice(0, 10)}`);
+  return JSON.parse(py.stdout.trim().split('\n').pop());
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+(async () => {
+  const rt = E.runtime();
+  const rounds = Math.max(1, Number(v.rounds));
+  const os_ = [], hs = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      os_.push(await ours());
+      hs.push(python());
+    } else {
+      hs.push(python());
+      os_.push(await ours());
+    }
+  }
+  const pick = (xs) => xs.find((x) => x.ms_per_step === median(xs.map((y) => y.ms_per_step)));
+  const o = pick(os_), h = pick(hs);
+  console.log(`ELECTRA ${v.preset} pre-training step, batch ${B} x ${T}, ${v.device}${v.device === 'cpu' ? `, ${threads} threads` : ''}${v.bf16 ? ', bf16' : ''}, libtorch ${rt.libtorchVersion}, ${new Date().toISOString().slice(0, 10)}${rounds > 1 ? `, median of ${rounds} alternating rounds` : ''}`);
+  if (rounds > 1) {
+    console.log(`  rounds, python + HF: ${hs.map((x) => x.ms_per_step.toFixed(0)).join(', ')} ms/step`);
+    console.log(`  rounds, electra-node: ${os_.map((x) => x.ms_per_step.toFixed(0)).join(', ')} ms/step`);
+  }
   const mem = (x) => (x.peak_mem_gib !== undefined ? `, peak ${x.peak_mem_gib.toFixed(2)} GiB` : '');
   console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s${mem(h)} (torch ${h.torch})`);
   console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}`);
