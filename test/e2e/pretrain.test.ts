@@ -141,9 +141,9 @@ print('ok', d(**ids).logits.shape[1])
     }
   });
 
-  test('Ctrl-C (SIGINT) finishes the step, writes a checkpoint and exits 0; the run resumes from it', async () => {
+  test('Ctrl-C (SIGINT) finishes the step, writes a checkpoint and exits 0; resuming is exact', async () => {
     const out = path.join(s.dir, 'sigint-run');
-    const args = [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '100000', '--batch', '4', '--save-every', '0', '--eval-every', '0', '--no-progress'];
+    const args = [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '100000', '--batch', '4', '--save-every', '0', '--eval-every', '0', '--log-every', '1', '--no-progress'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -156,10 +156,18 @@ print('ok', d(**ids).logits.shape[1])
     expect(stdout).toMatch(/stopped by abort/);
     const cks = listCheckpoints(out);
     expect(cks).toHaveLength(1);
-    expect(cks[0]!.step).toBeGreaterThan(0);
-    const again = spawnSync(process.execPath, [...args.slice(0, args.indexOf('--steps') + 1), String(cks[0]!.step + 2), ...args.slice(args.indexOf('--steps') + 2), '--resume'], { encoding: 'utf8' });
+    const k = cks[0]!.step;
+    expect(k).toBeGreaterThan(0);
+    // Resume for 3 more steps (same schedule), then compare with an uninterrupted run.
+    const again = spawnSync(process.execPath, [...args, '--resume', '--stop-at', String(k + 3)], { encoding: 'utf8' });
     expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(`pretrained steps ${cks[0]!.step}\\.\\.${cks[0]!.step + 2}`));
+    expect(again.stdout).toMatch(new RegExp(`pretrained steps ${k}\\.\\.${k + 3}`));
+    const ref = path.join(s.dir, 'sigint-ref');
+    const r = spawnSync(process.execPath, [...args.map((a) => (a === out ? ref : a)), '--stop-at', String(k + 3)], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const got = trainLosses(out), want = trainLosses(ref);
+    expect([got.size, want.size]).toEqual([k + 3, k + 3]);
+    for (let i = 1; i <= k + 3; i++) expect({ step: i, loss: got.get(i) }).toEqual({ step: i, loss: want.get(i) });
   });
 
   test('the CLI trains from a corpus, and SIGKILL while writing checkpoints never leaves a broken one', async () => {
