@@ -100,8 +100,11 @@ export function parseCsv(text: string, delimiter = ','): string[][] {
 /** Largest text a fine-tuning file may hold once decompressed (V8's string limit is ~512 MiB). */
 export const MAX_FINETUNE_BYTES = 512 * 1024 * 1024 - 64;
 
-/** Reads a labelled CSV/TSV/JSONL file (gzip allowed). The first CSV/TSV row names the columns. */
-export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): FinetuneSet {
+/**
+ * The bytes of a fine-tuning file, gunzipped when it ends in `.gz` (at most `opts.maxBytes`
+ * decompressed, so a gzip bomb stops there). ERR_IO when unreadable, ERR_DATA when corrupt.
+ */
+export function readFinetuneBytes(file: string, opts: Pick<FinetuneFileOptions, 'maxBytes'> = {}): Buffer {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -116,6 +119,25 @@ export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): 
       throw new ElectraError('ERR_DATA', big ? `${file} expands to more than ${maxBytes(opts)} bytes` : `${file} is not a valid gzip file: ${(e as Error).message}`, { cause: e });
     }
   }
+  return buf;
+}
+
+/** The UTF-8 text of a fine-tuning file (gzip allowed, BOM dropped), size-capped as {@link readFinetuneBytes}. */
+export function readFinetuneText(file: string, opts: Pick<FinetuneFileOptions, 'maxBytes'> = {}): string {
+  const buf = readFinetuneBytes(file, opts);
+  if (buf.length > maxBytes(opts)) throw new ElectraError('ERR_DATA', `${file} is too large (${buf.length} bytes; at most ${maxBytes(opts)})`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch (e) {
+    throw new ElectraError('ERR_DATA', `${file} is not UTF-8 text`, { cause: e });
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Reads a labelled CSV/TSV/JSONL file (gzip allowed). The first CSV/TSV row names the columns. */
+export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): FinetuneSet {
+  const buf = readFinetuneBytes(file, opts);
   const base = file.replace(/\.gz$/, '');
   const format = opts.format ?? (/\.tsv$/i.test(base) ? 'tsv' : /\.(jsonl|ndjson)$/i.test(base) ? 'jsonl' : /\.csv$/i.test(base) ? 'csv' : undefined);
   if (!format) throw new ElectraError('ERR_CONFIG', `cannot tell the format of ${file} from its name: use .csv, .tsv or .jsonl, or pass format`);
@@ -208,7 +230,7 @@ export function parseFinetuneBuffer(buf: Uint8Array, opts: FinetuneFileOptions &
   return { examples, labels, skipped };
 }
 
-function maxBytes(opts: FinetuneFileOptions): number {
+function maxBytes(opts: Pick<FinetuneFileOptions, 'maxBytes'>): number {
   const m = opts.maxBytes;
   return m !== undefined && Number.isFinite(m) && m >= 0 ? Math.min(Math.floor(m), MAX_FINETUNE_BYTES) : MAX_FINETUNE_BYTES;
 }

@@ -10,10 +10,8 @@
  * - question answering: JSONL in the SQuAD layout, `{"question", "context", "answers":
  *   {"text": [...], "answer_start": [...]}}` (a list of `{text, answer_start}` also accepted).
  */
-import * as fs from 'node:fs';
-import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
-import { loadSpamAssassin, readFinetuneFile, stratifiedSplit, type FinetuneExample } from '../data/finetune';
+import { loadSpamAssassin, readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
 import { Rng } from '../data/rng';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
 
@@ -59,24 +57,9 @@ export interface TaskDataOptions {
   labels?: string[];
 }
 
-function readText(file: string): string {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-    if (file.endsWith('.gz')) buf = zlib.gunzipSync(buf);
-  } catch (e) {
-    throw new ElectraError('ERR_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
-  } catch (e) {
-    throw new ElectraError('ERR_DATA', `${file} is not UTF-8 text`, { cause: e });
-  }
-}
-
 function jsonLines(file: string): { rec: Record<string, unknown>; where: string }[] {
   const out: { rec: Record<string, unknown>; where: string }[] = [];
-  readText(file)
+  readFinetuneText(file)
     .split('\n')
     .forEach((line, i) => {
       if (!line.trim()) return;

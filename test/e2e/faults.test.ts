@@ -14,23 +14,12 @@ import { Pretrainer } from '../../src/train/pretrainer';
 import { listCheckpoints, pretrain, type RunOptionsInput } from '../../src/train/loop';
 import { ElectraError } from '../../src/errors';
 import { smallSetup, TINY } from './helpers';
+import { prng } from '../unit/fuzz-helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'electra.cjs');
 const SEED = 0xfa17;
 const TRIALS = Number(process.env.FAULT_TRIALS ?? 20);
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TMP = /^\.checkpoint-(\d+)\.(tmp|old)-\d+-[0-9a-z]+$/;
 const FILES = ['discriminator/config.json', 'discriminator/model.safetensors', 'discriminator/vocab.txt', 'generator/config.json', 'generator/model.safetensors', 'optimizer.safetensors', 'trainer_state.json'];
