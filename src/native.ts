@@ -139,6 +139,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
   raiseForTest(kind: 'torch' | 'electra'): void;
+  philoxForTest(seed: bigint, first: number, n: number): Uint32Array;
+  dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
   releaseCpuCache(): number;

@@ -5,6 +5,7 @@
 #endif
 #include "binding/addon.h"
 #include "binding/convert.h"
+#include "model/random.h"
 #include "train/cpu_cache.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -132,6 +133,42 @@ Napi::Value RaiseForTest(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// philoxForTest(seed: bigint, first, n) -> Uint32Array: words [first, first + n) of a CPU draw
+// (model/random.h), checked against a reference Philox written in the test.
+Napi::Value PhiloxForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool lossless = false;
+  const uint64_t seed = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+  const int64_t first = info[1].As<Napi::Number>().Int64Value(), n = info[2].As<Napi::Number>().Int64Value();
+  if (first < 0 || n < 0 || n > (1 << 24)) {
+    Napi::RangeError::New(env, "philoxForTest: bad range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto out = Napi::Uint32Array::New(env, static_cast<size_t>(n));
+  rng::bitsRange(seed, first, n, out.Data());
+  return out;
+}
+
+// dropoutForTest(x: Float32Array, p) -> {y, grad}: CPU training dropout of x and the gradient of
+// y.sum() with respect to x (the mask times 1 / (1 - p)).
+Napi::Value DropoutForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = info[0].As<Napi::Float32Array>();
+  const double p = info[1].As<Napi::Number>().DoubleValue();
+  Napi::Object o = Napi::Object::New(env);
+  guarded(env, [&] {
+    auto t = torch::from_blob(x.Data(), {static_cast<int64_t>(x.ElementLength())}, torch::kFloat).clone().requires_grad_(true);
+    auto y = applyDropout(t, p, true);
+    y.sum().backward();
+    auto yo = Napi::Float32Array::New(env, x.ElementLength()), go = Napi::Float32Array::New(env, x.ElementLength());
+    std::memcpy(yo.Data(), y.detach().contiguous().data_ptr<float>(), x.ElementLength() * sizeof(float));
+    std::memcpy(go.Data(), t.grad().contiguous().data_ptr<float>(), x.ElementLength() * sizeof(float));
+    o.Set("y", yo);
+    o.Set("grad", go);
+  });
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -157,6 +194,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseCpuCache", Napi::Function::New(env, ReleaseCpuCache, "releaseCpuCache"));
   exports.Set("cudaRelease", Napi::Function::New(env, CudaRelease, "cudaRelease"));
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
+  exports.Set("philoxForTest", Napi::Function::New(env, PhiloxForTest, "philoxForTest"));
+  exports.Set("dropoutForTest", Napi::Function::New(env, DropoutForTest, "dropoutForTest"));
   initModel(env, exports);
   initTrainer(env, exports);
   initDist(env, exports);

@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/PhiloxRNGEngine.h>
 #include <torch/torch.h>
+#include "model/rng_kernels.h"
 
 namespace electra {
 
@@ -39,22 +40,19 @@ inline int64_t shardOffset(int64_t n) {
   return tlShardRowsBefore * (n / tlShardLocalRows);
 }
 
-// Calls fn(i, u) for i in [0, n) with u uniform in [0, 1), in parallel over fixed chunks of the
-// global index offset + i: the value of an index never depends on the thread count or on the
-// offset at which a draw starts.
+// Counter-based streams: element g of a draw takes 32-bit word g % kChunk of Philox4x32-10
+// subsequence g / kChunk under the draw's seed (at::philox_engine's values; random.cc computes
+// them in vectorised blocks).
+
+// Calls fn(lo, hi) over [0, n) in parallel, in pieces aligned to the draw's chunks (global index
+// offset + i), so that the work split never depends on the thread count.
 template <typename F>
-inline void parallelUniform(int64_t n, uint64_t seed, F&& fn, int64_t offset = 0) {
-  constexpr int64_t kChunk = 16384;
+inline void parallelChunks(int64_t n, int64_t offset, F&& fn) {
   if (n <= 0) return;
-  int64_t first = offset / kChunk, last = (offset + n - 1) / kChunk;
+  const int64_t first = offset / rng::kChunk, last = (offset + n - 1) / rng::kChunk;
   at::parallel_for(first, last + 1, 1, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; c++) {
-      int64_t lo = std::max(offset, c * kChunk), hi = std::min(offset + n, (c + 1) * kChunk);
-      int64_t skip = lo - c * kChunk;
-      at::philox_engine eng(seed, static_cast<uint64_t>(c), static_cast<uint64_t>(skip / 4));
-      for (int64_t k = 0; k < skip % 4; k++) (void)eng();
-      for (int64_t g = lo; g < hi; g++) fn(g - offset, static_cast<float>(eng() >> 8) * (1.0f / 16777216.0f));
-    }
+    int64_t lo = std::max(offset, b * rng::kChunk), hi = std::min(offset + n, e * rng::kChunk);
+    if (lo < hi) fn(lo - offset, hi - offset);
   });
 }
 
@@ -63,20 +61,52 @@ inline torch::Tensor uniform(at::IntArrayRef sizes, const torch::TensorOptions& 
   if (opts.device().type() != at::kCPU || !parallelRng()) return torch::rand(sizes, opts.dtype(torch::kFloat));
   auto u = torch::empty(sizes, opts.dtype(torch::kFloat));
   float* d = u.data_ptr<float>();
-  parallelUniform(u.numel(), drawSeed(), [d](int64_t i, float v) { d[i] = v; }, shardOffset(u.numel()));
+  const uint64_t seed = drawSeed();
+  const int64_t offset = shardOffset(u.numel());
+  parallelChunks(u.numel(), offset, [&](int64_t lo, int64_t hi) { rng::uniformRange(seed, offset + lo, hi - lo, d + lo); });
   return u;
 }
 
+// CPU dropout in one pass: draws, output and a byte mask together; the backward pass scales the
+// gradient by the same mask. Drops exactly where a 24-bit uniform u = (word >> 8) / 2^24 is below
+// p, i.e. word < ceil(p * 2^24) * 256.
+struct FusedDropout : torch::autograd::Function<FusedDropout> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input, double p) {
+    auto x = input.contiguous();
+    auto y = torch::empty_like(x);
+    auto mask = torch::empty(x.sizes(), x.options().dtype(torch::kUInt8));
+    const float pf = static_cast<float>(p), scale = static_cast<float>(1.0 / (1.0 - p));
+    const double t = std::ceil(static_cast<double>(pf) * 16777216.0) * 256.0;
+    const uint32_t dropBelow = t >= 4294967295.0 ? 0xFFFFFFFFu : static_cast<uint32_t>(t);
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    uint8_t* mp = mask.data_ptr<uint8_t>();
+    const uint64_t seed = drawSeed();
+    const int64_t offset = shardOffset(x.numel());
+    parallelChunks(x.numel(), offset, [&](int64_t lo, int64_t hi) { rng::dropoutRange(seed, offset + lo, xp + lo, yp + lo, mp + lo, hi - lo, dropBelow, scale); });
+    ctx->save_for_backward({mask});
+    ctx->saved_data["scale"] = static_cast<double>(scale);
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto mask = ctx->get_saved_variables()[0];
+    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    auto g = grads[0].contiguous();
+    auto out = torch::empty_like(g);
+    const float* gp = g.data_ptr<float>();
+    const uint8_t* mp = mask.data_ptr<uint8_t>();
+    float* op = out.data_ptr<float>();
+    at::parallel_for(0, g.numel(), 32768, [&](int64_t b, int64_t e) { rng::maskedScale(gp + b, mp + b, op + b, e - b, scale); });
+    return {out, torch::Tensor()};
+  }
+};
+
 // Inverted dropout, as torch::dropout: zeroes each element with probability p and scales the
-// rest by 1 / (1 - p). The gradient flows through the product with the (constant) mask.
+// rest by 1 / (1 - p).
 inline torch::Tensor applyDropout(const torch::Tensor& x, double p, bool train) {
   if (!train || p <= 0) return x;
-  if (!x.is_cpu() || p >= 1 || !parallelRng()) return torch::dropout(x, p, train);
-  auto mask = torch::empty(x.sizes(), x.options().dtype(torch::kFloat).requires_grad(false));
-  float* d = mask.data_ptr<float>();
-  const float keep = static_cast<float>(1.0 / (1.0 - p)), pf = static_cast<float>(p);
-  parallelUniform(mask.numel(), drawSeed(), [=](int64_t i, float u) { d[i] = u >= pf ? keep : 0.0f; }, shardOffset(mask.numel()));
-  return x * mask.to(x.scalar_type());
+  if (!x.is_cpu() || p >= 1 || !parallelRng() || x.scalar_type() != torch::kFloat) return torch::dropout(x, p, train);
+  return FusedDropout::apply(x, p);
 }
 
 }  // namespace electra

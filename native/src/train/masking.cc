@@ -33,6 +33,35 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
 torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen) {
   torch::NoGradGuard ng;
   auto l = logits.detach().to(torch::kFloat);
+  if (!gen && l.is_cpu() && parallelRng() && l.dim() >= 1 && l.numel() > 0) {
+    // CPU: rows in blocks that stay in cache, noise built and consumed per block instead of as
+    // one (B, N, V) tensor walked seven times; the values are those of the whole-tensor path.
+    auto lc = l.contiguous();
+    const int64_t V = lc.size(-1), rows = lc.numel() / V;
+    auto out = torch::empty({rows}, lc.options().dtype(torch::kLong));
+    const uint64_t seed = drawSeed();
+    const int64_t offset = shardOffset(lc.numel());
+    const int64_t block = std::max<int64_t>(1, (1 << 18) / V);  // ~1 MiB of noise
+    const float* lp = lc.data_ptr<float>();
+    int64_t* op = out.data_ptr<int64_t>();
+    // Blocks at fixed row multiples: the split never depends on the thread count.
+    at::parallel_for(0, (rows + block - 1) / block, 1, [&](int64_t b, int64_t e) {
+      for (int64_t bi = b; bi < e; bi++) {
+        const int64_t r0 = bi * block, nr = std::min(block, rows - r0);
+        auto g = torch::empty({nr, V}, lc.options());
+        rng::uniformRange(seed, offset + r0 * V, nr * V, g.data_ptr<float>());
+        g.add_(1e-9).log_().neg_().add_(1e-9).log_().neg_();
+        auto lb = torch::from_blob(const_cast<float*>(lp) + r0 * V, {nr, V}, lc.options());
+        if (temperature == 1.0) g.add_(lb);
+        else g.add_(lb, 1.0 / temperature);
+        auto a = g.argmax(-1);
+        std::memcpy(op + r0, a.data_ptr<int64_t>(), static_cast<size_t>(nr) * sizeof(int64_t));
+      }
+    });
+    auto sizes = lc.sizes().vec();
+    sizes.pop_back();
+    return out.view(sizes);
+  }
   // The noise -log(-log(u + 1e-9) + 1e-9) is built in place in one buffer: (B, N, V) tensors are
   // the largest of the step, and every temporary of that size costs fresh pages.
   auto g = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
