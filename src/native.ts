@@ -146,7 +146,9 @@ export interface NativeAddon {
   releaseCpuCache(): number;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
-  createProcessGroup(opts: { rank: number; world: number; addr: string; port: number; timeoutMs: number; backend?: string }): Promise<NativeProcessGroup>;
+  createProcessGroup(opts: { rank: number; world: number; addr: string; port: number; timeoutMs: number; backend?: string; device?: number }): Promise<NativeProcessGroup>;
+  /** The c10d backends of this build. */
+  distributedBackends?: string[];
   /** Whether this build has c10d + Gloo (data-parallel training). */
   distributedAvailable: boolean;
 }

@@ -1,7 +1,7 @@
 /**
  * Data-parallel training across processes and machines on libtorch's c10d: rendezvous through a
- * TCPStore at MASTER_ADDR:MASTER_PORT, Gloo collectives, gradients averaged in buckets while the
- * backward pass runs. The environment is torchrun's (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+ * TCPStore at MASTER_ADDR:MASTER_PORT, Gloo collectives for CPU training and NCCL for CUDA,
+ * gradients averaged in buckets while the backward pass runs. The environment is torchrun's (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
  * MASTER_PORT; set by `electra launch`) or Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID).
  */
 import { callNative, ElectraError, mapNative } from '../errors';
@@ -15,6 +15,11 @@ export interface DistributedInit {
   masterPort: number;
   /** How long a collective (or the rendezvous) may wait for the other ranks (default 30 min). */
   timeoutMs?: number;
+}
+
+/** Which backend a process group takes for training on `device`: NCCL for CUDA, Gloo for CPU. */
+export function backendFor(device: string | undefined): 'gloo' | 'nccl' {
+  return device?.startsWith('cuda') ? 'nccl' : 'gloo';
 }
 
 function intEnv(env: NodeJS.ProcessEnv, k: string): number | undefined {
@@ -54,25 +59,44 @@ export class ProcessGroup {
   #n: NativeProcessGroup | undefined;
   readonly rank: number;
   readonly worldSize: number;
+  readonly backend: 'gloo' | 'nccl';
 
-  private constructor(n: NativeProcessGroup, rank: number, world: number) {
+  private constructor(n: NativeProcessGroup, rank: number, world: number, backend: 'gloo' | 'nccl') {
     this.#n = n;
     this.rank = rank;
     this.worldSize = world;
+    this.backend = backend;
   }
 
-  /** Joins the group (waits for all ranks, up to the timeout). */
-  static async create(init: DistributedInit): Promise<ProcessGroup> {
+  /**
+   * Joins the group (waits for all ranks, up to the timeout). `device` is where the model trains:
+   * CUDA devices use NCCL (with this rank's device), CPU uses Gloo.
+   */
+  static async create(init: DistributedInit, device = 'cpu'): Promise<ProcessGroup> {
     const a = native();
     if (!a.distributedAvailable) {
-      throw new ElectraError('ERR_DISTRIBUTED', 'this build has no distributed support: install the Gloo headers (Debian/Ubuntu: apt install libgloo-dev) and rebuild (npm run build:native)');
+      throw new ElectraError(
+        'ERR_DISTRIBUTED',
+        'this build has no distributed support: install the Gloo headers (Debian/Ubuntu: apt install libgloo-dev) and rebuild (npm run build:native); CUDA builds also need nccl.h for NCCL',
+      );
     }
+    const backend = backendFor(device);
+    const have = a.distributedBackends ?? ['gloo'];
+    if (!have.includes(backend)) {
+      throw new ElectraError(
+        'ERR_DISTRIBUTED',
+        backend === 'nccl'
+          ? `training on ${device} across processes needs NCCL, which this build lacks (backends: ${have.join(', ') || 'none'}): build with CUDA where nccl.h is found (CUDA toolkit, NCCL_ROOT or the nvidia-nccl wheel), or train on CPU`
+          : `this build has no Gloo backend for CPU training (backends: ${have.join(', ') || 'none'}): install the Gloo headers (apt install libgloo-dev) and rebuild`,
+      );
+    }
+    const idx = backend === 'nccl' ? Number(device.split(':')[1] ?? init.localRank ?? 0) : -1;
     const n = await mapNative(
       callNative(() =>
-        a.createProcessGroup({ rank: init.rank, world: init.worldSize, addr: init.masterAddr, port: init.masterPort, timeoutMs: init.timeoutMs ?? 1_800_000 }),
+        a.createProcessGroup({ rank: init.rank, world: init.worldSize, addr: init.masterAddr, port: init.masterPort, timeoutMs: init.timeoutMs ?? 1_800_000, backend, device: idx }),
       ),
     );
-    return new ProcessGroup(n, init.rank, init.worldSize);
+    return new ProcessGroup(n, init.rank, init.worldSize, backend);
   }
 
   /** @internal the native handle */

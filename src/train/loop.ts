@@ -215,9 +215,9 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       }
     }
     if (distInit) {
-      group = await ProcessGroup.create(distInit);
+      group = await ProcessGroup.create(distInit, o.device ?? 'cpu');
       await trainer.attach(group);
-      if (lead) process.stderr.write(`electra: data-parallel over ${world} processes (Gloo), ${batchSize} examples per rank, ${batchSize * world} per step\n`);
+      if (lead) process.stderr.write(`electra: data-parallel over ${world} processes (${group.backend === 'nccl' ? 'NCCL' : 'Gloo'}), ${batchSize} examples per rank, ${batchSize * world} per step\n`);
     }
     if (lead) ioStep(`write ${metricsFile}`, () => fs.writeFileSync(metricsFile, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '')));
     const startStep = trainer.step;

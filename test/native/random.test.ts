@@ -7,16 +7,16 @@ const MUL_A = 0xd2511f53n, MUL_B = 0xcd9e8d57n, KEY_A = 0x9e3779b9n, KEY_B = 0xb
 const M32 = 0xffffffffn;
 
 /** Words 0..3 of block `block` of subsequence `subseq` under `seed`. */
-function philoxBlock(seed: bigint, subseq: bigint, block: bigint): bigint[] {
-  let c = [block & M32, (block >> 32n) & M32, subseq & M32, (subseq >> 32n) & M32];
+function philoxBlock(seed: bigint, subseq: bigint, block: bigint): [bigint, bigint, bigint, bigint] {
+  let [c0, c1, c2, c3] = [block & M32, (block >> 32n) & M32, subseq & M32, (subseq >> 32n) & M32];
   let k0 = seed & M32, k1 = (seed >> 32n) & M32;
   for (let r = 0; r < 10; r++) {
-    const p0 = MUL_A * c[0], p1 = MUL_B * c[2];
-    c = [((p1 >> 32n) ^ c[1] ^ k0) & M32, p1 & M32, ((p0 >> 32n) ^ c[3] ^ k1) & M32, p0 & M32];
+    const p0 = MUL_A * c0, p1 = MUL_B * c2;
+    [c0, c1, c2, c3] = [((p1 >> 32n) ^ c1 ^ k0) & M32, p1 & M32, ((p0 >> 32n) ^ c3 ^ k1) & M32, p0 & M32];
     k0 = (k0 + KEY_A) & M32;
     k1 = (k1 + KEY_B) & M32;
   }
-  return c;
+  return [c0, c1, c2, c3];
 }
 
 /** Element g of a draw: word g % 16384 of subsequence g / 16384. */
@@ -24,7 +24,7 @@ function reference(seed: bigint, first: number, n: number): number[] {
   const out: number[] = [];
   for (let g = first; g < first + n; g++) {
     const c = Math.floor(g / 16384), j = g % 16384;
-    out.push(Number(philoxBlock(seed, BigInt(c), BigInt(Math.floor(j / 4)))[j % 4]));
+    out.push(Number(philoxBlock(seed, BigInt(c), BigInt(Math.floor(j / 4)))[j % 4]!));
   }
   return out;
 }
@@ -55,7 +55,7 @@ describe('CPU random streams', () => {
     let dropped = 0;
     const wrong: number[] = [];
     for (let i = 0; i < n; i++) {
-      const ok = grad[i] === 0 ? y[i] === 0 : grad[i] === scale && y[i] === Math.fround(x[i] * scale);
+      const ok = grad[i] === 0 ? y[i] === 0 : grad[i] === scale && y[i] === Math.fround(x[i]! * scale);
       if (grad[i] === 0) dropped++;
       if (!ok && wrong.length < 5) wrong.push(i);
     }
@@ -74,7 +74,7 @@ describe('CPU random streams', () => {
     const { y, grad } = native().dropoutForTest(x, 0.5);
     for (let i = 0; i < 37; i++) {
       expect([0, 2]).toContain(grad[i]);
-      expect(y[i]).toBe(grad[i] * 3);
+      expect(y[i]).toBe(grad[i]! * 3);
     }
   });
 });

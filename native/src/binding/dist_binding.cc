@@ -108,6 +108,7 @@ Napi::Value CreateProcessGroup(const Napi::CallbackInfo& info) {
   d.timeout_ms = static_cast<int64_t>(num("timeoutMs", 1800000));
   if (o.Get("addr").IsString()) d.addr = o.Get("addr").As<Napi::String>().Utf8Value();
   if (o.Get("backend").IsString()) d.backend = o.Get("backend").As<Napi::String>().Utf8Value();
+  d.device = static_cast<int>(num("device", -1));
   if (!distributedAvailable()) {
     std::string code, msg;
     runMapped([&] { ProcessGroupHandle h(d); }, code, msg);
@@ -132,6 +133,9 @@ void initDist(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeProcessGroup", ctor);
   exports.Set("createProcessGroup", Napi::Function::New(env, CreateProcessGroup, "createProcessGroup"));
   exports.Set("distributedAvailable", Napi::Boolean::New(env, distributedAvailable()));
+  auto backends = Napi::Array::New(env);
+  for (const auto& b : distributedBackends()) backends.Set(backends.Length(), b);
+  exports.Set("distributedBackends", backends);
 }
 
 }  // namespace electra

@@ -2,14 +2,24 @@
 #include "common.h"
 #include "model/random.h"
 
+#if defined(ELECTRA_WITH_GLOO) || defined(ELECTRA_WITH_NCCL)
+#define ELECTRA_WITH_DIST 1
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #ifdef ELECTRA_WITH_GLOO
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1
 #endif
-#include <torch/csrc/autograd/utils/lambda_post_hook.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#ifdef ELECTRA_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL 1
+#endif
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 namespace electra {
@@ -23,13 +33,25 @@ ShardScope::~ShardScope() {
   tlShardLocalRows = 0;
 }
 
+std::vector<std::string> distributedBackends() {
+  std::vector<std::string> b;
 #ifdef ELECTRA_WITH_GLOO
+  b.push_back("gloo");
+#endif
+#ifdef ELECTRA_WITH_NCCL
+  b.push_back("nccl");
+#endif
+  return b;
+}
+
+#ifdef ELECTRA_WITH_DIST
 
 bool distributedAvailable() { return true; }
 
 struct ProcessGroupHandle::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> pg;
+  torch::Device device{torch::kCPU};  // where the group's own small tensors live
 };
 
 // c10d and Gloo failures (a peer gone, a timeout) become ERR_DISTRIBUTED.
@@ -49,7 +71,19 @@ static auto collective(const char* what, F&& fn) -> decltype(fn()) {
 ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std::make_unique<Impl>()) {
   check(o.world >= 1 && o.rank >= 0 && o.rank < o.world, "ERR_CONFIG", "rank ", o.rank, " is outside [0, ", o.world, ")");
   check(o.port > 0 && o.port < 65536, "ERR_CONFIG", "master port ", o.port, " is outside [1, 65535]");
-  check(o.backend == "gloo", "ERR_CONFIG", "backend '", o.backend, "' is not available in this build (gloo)");
+  const auto have = distributedBackends();
+  std::string list;
+  for (auto& b : have) list += (list.empty() ? "" : ", ") + b;
+  check(std::find(have.begin(), have.end(), o.backend) != have.end(), "ERR_CONFIG", "backend '", o.backend,
+        "' is not available in this build (", list, ")");
+#ifdef ELECTRA_WITH_NCCL
+  if (o.backend == "nccl") {
+    check(o.device >= 0 && o.device < static_cast<int>(c10::cuda::device_count()), "ERR_DEVICE", "the NCCL backend needs this rank's CUDA device; cuda:",
+          o.device, " does not exist (", static_cast<int>(c10::cuda::device_count()), " visible)");
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(o.device));
+    impl_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(o.device));
+  }
+#endif
   collective("rendezvous", [&] {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(o.port);
@@ -59,6 +93,15 @@ ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std:
     so.timeout = std::chrono::milliseconds(o.timeout_ms);
     auto tcp = c10::make_intrusive<c10d::TCPStore>(o.addr, so);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("electra", tcp);
+#ifdef ELECTRA_WITH_NCCL
+    if (o.backend == "nccl") {
+      auto no = c10d::ProcessGroupNCCL::Options::create();
+      no->timeout = std::chrono::milliseconds(o.timeout_ms);
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, o.rank, o.world, no);
+      return;
+    }
+#endif
+#ifdef ELECTRA_WITH_GLOO
     auto go = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(o.timeout_ms));
     const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
     go->devices.push_back(ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
@@ -66,6 +109,7 @@ ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std:
                                        ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
                                        : c10d::ProcessGroupGloo::createDefaultDevice());
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world, go);
+#endif
   });
 }
 
@@ -103,7 +147,7 @@ void ProcessGroupHandle::allreduceSum(torch::Tensor& t) {
 }
 
 double ProcessGroupHandle::allreduceMax(double x) {
-  std::vector<torch::Tensor> v{torch::full({1}, x, torch::kDouble)};
+  std::vector<torch::Tensor> v{torch::full({1}, x, torch::TensorOptions().dtype(torch::kDouble).device(impl_->device))};
   c10d::AllreduceOptions ao;
   ao.reduceOp = c10d::ReduceOp::MAX;
   collective("all-reduce", [&] { impl_->pg->allreduce(v, ao)->wait(); });
@@ -111,7 +155,9 @@ double ProcessGroupHandle::allreduceMax(double x) {
 }
 
 void ProcessGroupHandle::barrier() {
-  collective("barrier", [&] { impl_->pg->barrier(c10d::BarrierOptions{})->wait(); });
+  c10d::BarrierOptions bo;
+  if (impl_->device.is_cuda()) bo.device_ids = {impl_->device.index()};
+  collective("barrier", [&] { impl_->pg->barrier(bo)->wait(); });
 }
 
 GradSync::GradSync(std::shared_ptr<ProcessGroupHandle> pg, std::vector<torch::Tensor> params, int64_t bucket_bytes)
@@ -222,7 +268,8 @@ bool distributedAvailable() { return false; }
 struct ProcessGroupHandle::Impl {};
 static const char* kNoGloo =
     "this build has no distributed support: libtorch ships Gloo's code but not its headers; install them "
-    "(Debian/Ubuntu: apt install libgloo-dev) and rebuild (npm run build:native)";
+    "(Debian/Ubuntu: apt install libgloo-dev) and rebuild (npm run build:native); CUDA builds also find NCCL "
+    "(nccl.h from the CUDA toolkit, NCCL_ROOT or the nvidia-nccl wheel)";
 ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o) { fail("ERR_DISTRIBUTED", kNoGloo); }
 ProcessGroupHandle::~ProcessGroupHandle() = default;
 void ProcessGroupHandle::broadcast(const std::vector<torch::Tensor>&) { fail("ERR_DISTRIBUTED", kNoGloo); }

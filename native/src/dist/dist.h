@@ -2,9 +2,10 @@
 // for the collectives, gradients all-reduced in buckets from autograd hooks while the backward
 // pass is still running (as c10d's Reducer does), parameters broadcast from rank 0.
 //
-// Built only when the Gloo headers are found (ELECTRA_WITH_GLOO; libtorch ships Gloo's code but
-// not its headers: Debian's libgloo-dev provides them). Otherwise every entry point throws
-// ERR_DISTRIBUTED saying so.
+// Backends: Gloo (CPU tensors) when the Gloo headers are found (ELECTRA_WITH_GLOO; libtorch
+// ships Gloo's code but not its headers: Debian's libgloo-dev provides them), and NCCL (CUDA
+// tensors) in CUDA builds whose libtorch has c10d NCCL and where nccl.h is found
+// (ELECTRA_WITH_NCCL). Without either, every entry point throws ERR_DISTRIBUTED saying so.
 #pragma once
 #include <torch/torch.h>
 #include <memory>
@@ -22,9 +23,12 @@ struct DistOptions {
   int port = 29500;
   int64_t timeout_ms = 1800000;
   std::string backend = "gloo";
+  int device = -1;  // NCCL: this rank's CUDA device index
 };
 
 bool distributedAvailable();
+// The backends of this build ("gloo", "nccl").
+std::vector<std::string> distributedBackends();
 
 class ProcessGroupHandle {
  public:
