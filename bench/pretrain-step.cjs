@@ -5,6 +5,7 @@
  * AdamW, clipping), ours vs Python PyTorch with Hugging Face modules, same config, same threads,
  * same run. Prints both figures and the ratio.
  *   node bench/pretrain-step.cjs [--preset small] [--batch 32] [--len 128] [--threads 2] [--steps 10] [--rounds 1]
+ *   ... --device cuda --bf16 [--cuda-graph]   (--cuda-graph also measures our step replayed as a CUDA graph)
  * --rounds N alternates the two sides N times (order reversed each round) and reports the median
  * of each side: on a shared, noisy machine one sequential pair can be off by 1.5x either way.
  */
@@ -13,14 +14,14 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const E = require('../dist/index.cjs');
 
-const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false } } });
+const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false } } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 
-async function ours() {
+async function ours(cudaGraph = false) {
   if (v.device === 'cpu') E.setNumThreads(threads);
   const preset = E.PRESETS[v.preset];
   const disc = E.presetConfig(v.preset, { vocab_size: V, max_position_embeddings: Math.max(512, T) });
-  const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: preset.generatorFraction, special: { pad: 0, cls: 2, sep: 3, mask: 4 }, lr: 5e-4, warmupSteps: 0, totalSteps: 1e6, device: v.device, precision: v.bf16 ? 'bf16' : 'fp32' });
+  const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: preset.generatorFraction, special: { pad: 0, cls: 2, sep: 3, mask: 4 }, lr: 5e-4, warmupSteps: 0, totalSteps: 1e6, device: v.device, precision: v.bf16 ? 'bf16' : 'fp32', cudaGraph });
   let s = 1;
   const ids = new Int32Array(B * T);
   for (let i = 0; i < B * T; i++) ids[i] = 5 + ((s = (s * 1103515245 + 12345) % 2147483648) % (V - 5));
@@ -33,7 +34,8 @@ async function ours() {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
   p.dispose();
   const mem = v.device === 'cpu' ? null : require('../build/Release/electra.node').cudaMemory(0);
-  return { impl: 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
+  if (cudaGraph && !m.graph) throw new Error('--cuda-graph: the timed steps were not replayed from a CUDA graph');
+  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }
 
 function python() {
@@ -71,4 +73,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
   console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s${mem(h)} (torch ${h.torch})`);
   console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}`);
   console.log(`  ratio (ours / HF, speed): ${(h.ms_per_step / o.ms_per_step).toFixed(2)}x`);
+  if (v['cuda-graph']) {
+    const gph = await ours(true);
+    console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}`);
+    console.log(`  ratio (ours with CUDA graph / HF, speed): ${(h.ms_per_step / gph.ms_per_step).toFixed(2)}x`);
+  }
 })();

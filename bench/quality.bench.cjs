@@ -3,7 +3,9 @@
 // the model pre-trained by `npm run demo` fine-tuned, the same architecture fine-tuned from random
 // initialisation with the same budget, and TF-IDF + logistic regression (scikit-learn), all in one
 // run; then the same with only 200 labelled training examples.
-// usage: node bench/quality.bench.cjs [--model runs/demo/checkpoint-N] [--epochs 3] [--small-epochs 10] [--lr 3e-4] [--threads 2]
+// Each ELECTRA system is fine-tuned with --seeds seeds (head initialisation, dropout, data order);
+// the table gives the mean and the spread over seeds.
+// usage: node bench/quality.bench.cjs [--model runs/demo/checkpoint-N] [--epochs 3] [--small-epochs 10] [--lr 3e-4] [--layer-decay 1] [--seeds 3] [--threads 2]
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -11,7 +13,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..');
-const { values: v } = parseArgs({ options: { model: { type: 'string' }, epochs: { type: 'string' }, 'small-epochs': { type: 'string' }, lr: { type: 'string' }, threads: { type: 'string' }, 'max-len': { type: 'string' } } });
+const { values: v } = parseArgs({ options: { model: { type: 'string' }, epochs: { type: 'string' }, 'small-epochs': { type: 'string' }, lr: { type: 'string' }, 'layer-decay': { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, 'max-len': { type: 'string' } } });
 
 function latestDemoCheckpoint() {
   const runs = path.join(ROOT, 'runs', 'demo', 'run');
@@ -31,6 +33,7 @@ async function main() {
   e.setNumThreads(threads);
   const model = v.model ?? latestDemoCheckpoint();
   const epochs = Number(v.epochs ?? 3), smallEpochs = Number(v['small-epochs'] ?? 10), lr = Number(v.lr ?? 3e-4), maxLength = Number(v['max-len'] ?? 128);
+  const layerDecay = Number(v['layer-decay'] ?? 1), seeds = Number(v.seeds ?? 3);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-quality-'));
   const split = e.loadSpamAssassin({ seed: 42 });
   // 200 labelled examples: a seeded, stratified draw from the training split.
@@ -46,12 +49,22 @@ async function main() {
   console.log(`spam-assassin: ${split.train.length} train / ${split.dev.length} dev / ${split.test.length} test; model ${path.relative(ROOT, model)}; ${threads} threads; max length ${maxLength}`);
   const rows = [];
   const tfidf = (train) => JSON.parse(execFileSync('python3', [path.join(__dirname, 'tfidf_baseline.py'), train, f('test.csv')], { encoding: 'utf8' }));
-  const ft = async (name, train, randomInit, ep) => {
+  console.log(`fine-tuning: lr ${lr}, batch 32, layer decay ${layerDecay}, early stopping (patience 3), seeds 1..${seeds}`);
+  const ft1 = async (name, train, randomInit, ep, seed) => {
     const t0 = Date.now();
-    const s = await e.finetune({ model, task: train, dev: f('dev.csv'), test: f('test.csv'), out: f(name), epochs: ep, lr, batch: 32, layerDecay: 0.8, patience: 3, maxLength, randomInit, seed: 1 }, {
-      onEpoch: (r) => process.stderr.write(`  ${name} epoch ${r.epoch}: dev accuracy ${r.dev.accuracy.toFixed(4)} (${r.seconds.toFixed(0)} s)\n`),
+    const s = await e.finetune({ model, task: train, dev: f('dev.csv'), test: f('test.csv'), out: f(`${name}-${seed}`), epochs: ep, lr, batch: 32, layerDecay, patience: 3, maxLength, randomInit, seed }, {
+      onEpoch: (r) => process.stderr.write(`  ${name} seed ${seed} epoch ${r.epoch}: dev accuracy ${r.dev.accuracy.toFixed(4)} (${r.seconds.toFixed(0)} s)\n`),
     });
-    return { ...s.test, seconds: (Date.now() - t0) / 1000, bestEpoch: s.bestEpoch };
+    process.stderr.write(`  ${name} seed ${seed}: test accuracy ${s.test.accuracy.toFixed(4)}\n`);
+    return { ...s.test, seconds: (Date.now() - t0) / 1000 };
+  };
+  // Mean over seeds, with the range of accuracies.
+  const ft = async (name, train, randomInit, ep) => {
+    const runs = [];
+    for (let seed = 1; seed <= seeds; seed++) runs.push(await ft1(name, train, randomInit, ep, seed));
+    const mean = (k) => runs.reduce((a, r) => a + r[k], 0) / runs.length;
+    const acc = runs.map((r) => r.accuracy);
+    return { accuracy: mean('accuracy'), f1: mean('f1'), mcc: mean('mcc'), seconds: mean('seconds'), min: Math.min(...acc), max: Math.max(...acc), runs: acc };
   };
   for (const [label, train, ep] of [['all training examples', f('train.csv'), epochs], ['200 training examples', f('train200.csv'), smallEpochs]]) {
     const t0 = Date.now();
@@ -61,8 +74,8 @@ async function main() {
     const rnd = await ft(`rnd-${ep}-${label.length}`, train, true, ep);
     rows.push({ label, tf: { ...tf, seconds: tfs }, pre, rnd, ep });
   }
-  const fmt = (r) => `${r.accuracy.toFixed(4)} | ${r.f1.toFixed(4)} | ${r.mcc.toFixed(4)} | ${r.seconds.toFixed(0)} s`;
-  console.log('\n| training data | system | accuracy | F1 (spam) | MCC | time |');
+  const fmt = (r) => `${r.accuracy.toFixed(4)}${r.runs ? ` (${r.min.toFixed(3)}-${r.max.toFixed(3)})` : ''} | ${r.f1.toFixed(4)} | ${r.mcc.toFixed(4)} | ${r.seconds.toFixed(0)} s`;
+  console.log(`\n| training data | system | accuracy${seeds > 1 ? ` (mean of ${seeds} seeds, range)` : ''} | F1 (spam) | MCC | time per run |`);
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(`| ${r.label} | TF-IDF + logistic regression | ${fmt(r.tf)} |`);
@@ -71,7 +84,7 @@ async function main() {
   }
   for (const r of rows) {
     const d = r.pre.accuracy - r.rnd.accuracy;
-    console.log(`${r.label}: pre-trained - random init = ${d >= 0 ? '+' : ''}${(100 * d).toFixed(2)} accuracy points; pre-trained - TF-IDF = ${(100 * (r.pre.accuracy - r.tf.accuracy)).toFixed(2)} points`);
+    console.log(`${r.label}: pre-trained - random init = ${d >= 0 ? '+' : ''}${(100 * d).toFixed(2)} accuracy points (mean); pre-trained - TF-IDF = ${(100 * (r.pre.accuracy - r.tf.accuracy)).toFixed(2)} points`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -128,6 +128,73 @@ function synthBatch(B, T, V, seed) {
     return `loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(3)}`;
   });
 
+  for (const precision of ['fp32', 'bf16']) {
+    await check(`CUDA graph (${precision}): replayed steps train as eager ones (same seed, same batches)`, async () => {
+      // One trainer after the other: both draw from the process's CUDA generator, reseeded by create().
+      const run = async (cudaGraph) => {
+        const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 3, totalSteps: 100, device: 'cuda', precision, seed: 11, cudaGraph });
+        const losses = [], lrs = [];
+        let replayed = 0;
+        for (let i = 0; i < 10; i++) {
+          // an evaluation in between (RNG state saved and restored) and a batch-shape change at step 6 (recapture)
+          if (i === 4) await p.evaluate(synthBatch(8, 64, V, 999));
+          const m = await p.trainStep([i < 6 ? synthBatch(8, 64, V, 70 + i) : synthBatch(4, 64, V, 70 + i)]);
+          losses.push(m.loss);
+          lrs.push(m.lr);
+          if (m.graph) replayed++;
+        }
+        const ev = await p.evaluate(synthBatch(8, 64, V, 998));
+        p.dispose();
+        return { losses, lrs, replayed, ev };
+      };
+      const A = await run(false), Bg = await run(true);
+      const la = A.losses, lb = Bg.losses, replayed = Bg.replayed, ea = A.ev, eb = Bg.ev;
+      assert(JSON.stringify(A.lrs) === JSON.stringify(Bg.lrs), `lr schedules differ: ${A.lrs} vs ${Bg.lrs}`);
+      const tol = precision === 'fp32' ? 1e-3 : 3e-2;
+      const d = Math.max(...la.map((x, i) => Math.abs(x - lb[i]) / Math.max(1, Math.abs(x))));
+      assert(replayed >= 5, `only ${replayed} of 10 steps were replayed from a graph`);
+      assert(d < tol, `relative loss difference ${d}: eager ${la.map((x) => x.toFixed(4))} graph ${lb.map((x) => x.toFixed(4))}`);
+      assert(Math.abs(ea.loss - eb.loss) / Math.max(1, Math.abs(ea.loss)) < tol, `after training: eval loss ${ea.loss} vs ${eb.loss}`);
+      return `${replayed}/10 replayed, max relative loss difference ${d.toExponential(1)}, eval loss ${ea.loss.toFixed(4)} vs ${eb.loss.toFixed(4)}`;
+    });
+  }
+  await check('NCCL process group (world 1 on cuda:0): a data-parallel step equals a plain one', async () => {
+    const backends = native().distributedBackends || [];
+    assert(backends.includes('nccl'), `this CUDA build has no NCCL backend (backends: ${backends.join(', ') || 'none'}; see cmake.log)`);
+    const mk = () => E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 0, totalSteps: 100, device: 'cuda:0', precision: 'fp32', seed: 3 });
+    const a = await mk(), b = await mk();
+    const g = await E.ProcessGroup.create({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29611, timeoutMs: 60000 }, 'cuda:0');
+    assert(g.backend === 'nccl', `backend ${g.backend}`);
+    await b.attach(g);
+    const la = [], lb = [];
+    for (let i = 0; i < 3; i++) {
+      la.push((await a.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
+      lb.push((await b.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
+    }
+    assert((await g.allreduceMax(2.5)) === 2.5, 'allreduceMax');
+    await g.barrier();
+    a.dispose();
+    b.dispose();
+    g.dispose();
+    const d = Math.max(...la.map((x, i) => Math.abs(x - lb[i])));
+    assert(d < 1e-4, `losses ${la} vs ${lb}`);
+    return `losses ${lb.map((x) => x.toFixed(4)).join(', ')} (max difference ${d.toExponential(1)})`;
+  });
+  if (rt.deviceCount >= 2) {
+    await check(`electra launch --nproc 2 on ${rt.deviceCount} GPUs (NCCL): pre-training runs and checkpoints`, async () => {
+      const { spawnSync } = require('node:child_process');
+      const out = path.join(dir, 'ddp'), corpus = path.join(dir, 'corpus.txt');
+      const words = 'the a of to and in nation people year work law state budget tax health school energy peace war freedom congress'.split(' ');
+      let s = 7;
+      const lines = [];
+      for (let i = 0; i < 3000; i++) lines.push(Array.from({ length: 40 }, () => words[(s = (s * 1103515245 + 12345) % 2147483648) % words.length]).join(' '));
+      fs.writeFileSync(corpus, lines.join('\n') + '\n');
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'electra.cjs'), 'launch', '--nproc', '2', '--', 'pretrain', '--corpus', corpus, '--vocab-size', '200', '--preset', 'small', '--steps', '30', '--batch', '16', '--device', 'cuda', '--precision', 'bf16', '--out', out, '--no-progress'], { encoding: 'utf8', timeout: 300000 });
+      assert(r.status === 0, `exit ${r.status}: ${(r.stderr || '').slice(-1500)}`);
+      assert(fs.readdirSync(out).some((n) => n.startsWith('checkpoint-')), 'no checkpoint');
+      return (r.stderr.match(/data-parallel[^\n]*/) || [''])[0];
+    });
+  }
   await check('memory is returned after dispose()', async () => {
     const n = native();
     n.cudaRelease();

@@ -95,6 +95,8 @@ export interface NativeStepMetrics {
   lr: number;
   step: number;
   skipped: boolean;
+  /** The step was replayed from a captured CUDA graph. */
+  graph?: boolean;
   /** ROC AUC of the discriminator on replaced tokens (evaluate() only). */
   replacedAuc?: number;
   /** Precision (= recall) among the k highest-scored tokens, k = the number replaced (evaluate() only). */

@@ -28,7 +28,8 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
   --max-seconds S     stop (with a checkpoint) after S seconds
   --stop-at N         stop (with a checkpoint) at step N; the lr schedule still runs to --steps
-  --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress`;
+  --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress
+  --cuda-graph        CUDA: replay the whole step as a captured CUDA graph (one process, fp32/bf16)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
@@ -59,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     threads: { type: 'string' },
     'skip-nonfinite': { type: 'boolean' },
+    'cuda-graph': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
   });
   if (v.help) {
@@ -110,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
     threads: num(v.threads, 'threads', { int: true, min: 1 }),
     skipNonFinite: v['skip-nonfinite'] ?? false,
+    cudaGraph: v['cuda-graph'] ?? false,
     progress: !v['no-progress'],
   });
   const e0 = s.firstEval, e1 = s.lastEval;

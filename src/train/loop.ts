@@ -183,7 +183,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     let elapsedBefore = 0;
     if (o.resume && existing.length > 0) {
       const last = existing[existing.length - 1]!;
-      const r = await Pretrainer.fromCheckpoint(last.dir, { device: o.device, skipNonFinite: o.skipNonFinite });
+      const r = await Pretrainer.fromCheckpoint(last.dir, { device: o.device, skipNonFinite: o.skipNonFinite, cudaGraph: o.cudaGraph });
       trainer = r.trainer;
       cursor = r.state.extra.cursor as Cursor | undefined;
       elapsedBefore = Number(r.state.extra.seconds ?? 0);

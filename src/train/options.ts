@@ -26,6 +26,12 @@ export const trainerOptionsSchema = z.object({
   clipNorm: z.number().nonnegative().default(1),
   /** Skip an update whose loss or gradient is not finite instead of stopping with ERR_DIVERGED. */
   skipNonFinite: z.boolean().default(false),
+  /**
+   * CUDA: capture the whole step as a CUDA graph (after two eager steps) and replay it while the
+   * batch shape stays the same; one micro-batch, one process, fp32 or bf16. Off by default until
+   * measured on a GPU.
+   */
+  cudaGraph: z.boolean().default(false),
   precision: z.enum(['fp32', 'bf16', 'fp16']).default('fp32'),
   device: z.string().default('cpu'),
   seed: z.number().int().nonnegative().default(0),

@@ -39,6 +39,7 @@ Napi::Object metricsToJs(Napi::Env env, const StepMetrics& m) {
   if (m.auc >= 0) o.Set("replacedAuc", m.auc);
   if (m.rprec >= 0) o.Set("replacedRPrecision", m.rprec);
   o.Set("skipped", m.skipped);
+  o.Set("graph", m.graph);
   return o;
 }
 
@@ -358,6 +359,7 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   p.adam.total_steps = static_cast<int64_t>(numOr(o, "totalSteps", static_cast<double>(p.adam.total_steps)));
   p.adam.clip_norm = numOr(o, "clipNorm", p.adam.clip_norm);
   p.skip_nonfinite = o.Get("skipNonFinite").ToBoolean();
+  p.cuda_graph = o.Get("cudaGraph").ToBoolean();
   if (o.Get("precision").IsString()) p.precision = o.Get("precision").As<Napi::String>().Utf8Value();
   if (p.precision != "fp32" && p.precision != "bf16" && p.precision != "fp16")
     throwJs(env, "ERR_CONFIG", "precision must be fp32, bf16 or fp16");

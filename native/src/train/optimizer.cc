@@ -112,4 +112,76 @@ void AdamW::fusedStep(double lr) {
   }
 }
 
+torch::Tensor AdamW::deviceGradNorm() {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : params_)
+    if (p.param.grad().defined()) grads.push_back(p.param.grad());
+  check(!grads.empty(), "ERR_INTERNAL", "no gradients to take the norm of");
+  return torch::stack(torch::_foreach_norm(grads, 2)).to(torch::kFloat).norm();
+}
+
+static std::string groupKey(bool decay, double scale, const std::string& dev) {
+  return std::to_string(decay) + "|" + std::to_string(scale) + "|" + dev;
+}
+
+void AdamW::setGraphLr(double lr) {
+  torch::NoGradGuard ng;
+  for (auto& op : params_) {
+    const auto dev = op.param.device().str();
+    auto key = groupKey(op.decay, op.lr_scale, dev);
+    auto& t = graphLr_[key];
+    if (!t.defined()) t = torch::zeros({}, op.param.options().dtype(torch::kFloat));
+    // Made here, outside any capture: a fill inside the graph would run again at every replay.
+    auto& st = graphSteps_[dev];
+    if (!st.defined()) st = torch::full({}, o_.bias_correction ? static_cast<double>(t_) : 1e12, op.param.options().dtype(torch::kFloat));
+  }
+  for (auto& [key, t] : graphLr_) {
+    const double scale = std::stod(key.substr(key.find('|') + 1, key.rfind('|') - key.find('|') - 1));
+    t.fill_(lr * scale);
+  }
+}
+
+void AdamW::graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf) {
+  torch::NoGradGuard ng;
+  struct Group {
+    std::vector<torch::Tensor> p, g, m, v, steps;
+    torch::Tensor lr;
+    bool decay = false;
+  };
+  std::map<std::string, Group> groups;
+  std::vector<torch::Tensor> grads;
+  for (auto& op : params_) {
+    auto g = op.param.grad();
+    if (!g.defined() || op.lr_scale == 0) continue;
+    const auto dev = op.param.device().str();
+    auto st = graphSteps_[dev];
+    auto key = groupKey(op.decay, op.lr_scale, dev);
+    auto it = graphLr_.find(key);
+    check(it != graphLr_.end() && st.defined(), "ERR_INTERNAL", "setGraphLr() was not called before the graph step");
+    auto& gr = groups[key];
+    gr.p.push_back(op.param);
+    gr.g.push_back(g);
+    gr.m.push_back(op.exp_avg);
+    gr.v.push_back(op.exp_avg_sq);
+    gr.steps.push_back(st);
+    gr.lr = it->second;
+    gr.decay = op.decay;
+    grads.push_back(g);
+  }
+  if (grads.empty()) return;
+  if (o_.clip_norm > 0) {
+    // clip / max(norm, clip): 1 when the norm is within bounds, as the original's clip_by_global_norm.
+    auto coef = (torch::full({}, o_.clip_norm, norm.options()) / torch::clamp_min(norm, o_.clip_norm)).to(grads[0].scalar_type());
+    torch::_foreach_mul_(grads, coef);
+  }
+  if (o_.bias_correction) {
+    for (auto& [dev, st] : graphSteps_) st.add_(1.0 - foundInf.to(st.device()));
+  }
+  for (auto& [key, gr] : groups) {
+    at::_fused_adamw_(gr.p, gr.g, gr.m, gr.v, {}, gr.steps, gr.lr, o_.beta1, o_.beta2, gr.decay ? o_.weight_decay : 0.0, o_.eps, false, false,
+                      std::nullopt, foundInf);
+  }
+}
+
 }  // namespace electra

@@ -2,6 +2,7 @@
 // correction by default, eps 1e-6, weight decay skipped for LayerNorm and bias parameters;
 // global gradient-norm clipping; warmup then linear decay.
 #pragma once
+#include <map>
 #include <string>
 #include <torch/torch.h>
 #include <vector>
@@ -45,8 +46,24 @@ class AdamW {
   const AdamWOptions& options() const { return o_; }
   void setLrScales(const std::vector<double>& scales);
 
+  // For a step captured as a CUDA graph: nothing here synchronises with the host.
+  // The global gradient norm as a device scalar.
+  torch::Tensor deviceGradNorm();
+  // Clips by the device scalar `norm` (scale clip / max(norm, clip)), then a fused AdamW update
+  // that the kernel skips where `foundInf` (float scalar) is 1. The learning rates are device
+  // scalars that setGraphLr() fills before each replay; with bias correction the step count is a
+  // device tensor advanced in the graph.
+  void graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf);
+  void setGraphLr(double lr);
+  void resetGraph() {
+    graphLr_.clear();
+    graphSteps_.clear();
+  }
+
  private:
   void fusedStep(double lr);
+  std::map<std::string, torch::Tensor> graphLr_;     // per (decay, lr scale, device) group
+  std::map<std::string, torch::Tensor> graphSteps_;  // per device
   std::vector<OptParam> params_;
   AdamWOptions o_;
   int64_t t_ = 0;  // updates applied (for the optional bias correction)

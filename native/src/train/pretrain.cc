@@ -2,6 +2,12 @@
 #include <unordered_set>
 #include "common.h"
 #include "train/cpu_cache.h"
+#ifdef ELECTRA_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
 
 namespace electra {
 
@@ -220,10 +226,138 @@ static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
   return m;
 }
 
+// ---- CUDA graph of a whole step ----
+#ifdef ELECTRA_WITH_CUDA
+struct Pretrainer::Graph {
+  std::unique_ptr<at::cuda::CUDAGraph> g;
+  torch::Tensor ids, types, mask;  // static inputs, copied into before each replay
+  torch::Tensor stats, norm;       // static outputs
+  std::vector<int64_t> shape;
+  int eager = 0;                   // eager steps taken at this shape
+};
+#else
+struct Pretrainer::Graph {};
+#endif
+
+bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
+#ifdef ELECTRA_WITH_CUDA
+  static const bool env = [] {
+    const char* e = std::getenv("ELECTRA_CUDA_GRAPH");
+    return !(e && std::string(e) == "0");
+  }();
+  return env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && o_.adam.fused;
+#else
+  (void)micro;
+  return false;
+#endif
+}
+
+void Pretrainer::graphBody() {
+#ifdef ELECTRA_WITH_CUDA
+  auto& G = *graph_;
+  Forward f;
+  {
+    AutocastScope ac(o_.precision, device_);
+    f = forward(G.ids, G.types, G.mask, std::nullopt);
+    f.loss.backward();
+  }
+  torch::NoGradGuard ng;
+  G.stats.copy_(f.stats.to(torch::kFloat));
+  auto norm = opt_->deviceGradNorm();
+  G.norm.copy_(norm);
+  auto bad = torch::logical_or(torch::isfinite(norm).logical_not(), torch::isfinite(f.loss.detach()).logical_not()).to(torch::kFloat);
+  opt_->graphStep(norm, bad);
+#endif
+}
+
+StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
+#ifdef ELECTRA_WITH_CUDA
+  if (!graph_) graph_ = std::unique_ptr<Graph, void (*)(Graph*)>(new Graph(), [](Graph* g) { delete g; });
+  auto& G = *graph_;
+  if (G.shape != b[0].sizes().vec()) {
+    G.g.reset();
+    G.shape = b[0].sizes().vec();
+    G.eager = 0;
+  }
+  if (!G.g && G.eager < 2) {
+    G.eager++;
+    return StepMetrics{};  // the caller runs this step eagerly
+  }
+  torch::NoGradGuard ng;
+  auto opts = torch::TensorOptions().device(device_);
+  if (!G.g) {
+    G.ids = torch::empty(b[0].sizes(), opts.dtype(torch::kLong));
+    G.types = torch::empty(b[1].sizes(), opts.dtype(torch::kLong));
+    G.mask = torch::empty(b[2].sizes(), opts.dtype(torch::kLong));
+    G.stats = torch::zeros({10}, opts.dtype(torch::kFloat));
+    G.norm = torch::zeros({}, opts.dtype(torch::kFloat));
+    opt_->resetGraph();  // fresh lr and step tensors, from the current update count
+  }
+  G.ids.copy_(b[0]);
+  G.types.copy_(b[1]);
+  G.mask.copy_(b[2]);
+  opt_->setGraphLr(opt_->lrAt(step_));
+  if (disc_) disc_->train();
+  gen_->train();
+  if (!G.g) {
+    // Capture on a side stream once the eager steps have allocated everything; gradients are
+    // dropped first so that the graph allocates them in its own pool (as PyTorch's whole-network
+    // capture does).
+    c10::cuda::device_synchronize();
+    for (auto& p : opt_->params()) p.param.mutable_grad() = torch::Tensor();
+    G.g = std::make_unique<at::cuda::CUDAGraph>();
+    auto stream = at::cuda::getStreamFromPool(false, device_.index());
+    {
+      c10::cuda::CUDAStreamGuard guard(stream);
+      torch::AutoGradMode on(true);
+      G.g->capture_begin();
+      try {
+        graphBody();
+      } catch (...) {
+        try {
+          G.g->capture_end();
+        } catch (...) {
+        }
+        G.g.reset();
+        throw;
+      }
+      G.g->capture_end();
+    }
+    c10::cuda::device_synchronize();
+  }
+  G.g->replay();
+  auto stats = G.stats.to(torch::kCPU, torch::kDouble).contiguous();
+  StepMetrics m = metricsFrom(stats, 1);
+  m.lr = opt_->lrAt(step_);
+  m.grad_norm = G.norm.item<double>();
+  const bool finite = std::isfinite(m.loss) && std::isfinite(m.grad_norm);
+  if (!finite && !o_.skip_nonfinite) {
+    // The graph skipped the update (found_inf): parameters and moments are as before this step.
+    fail("ERR_DIVERGED", "non-finite ", std::isfinite(m.loss) ? "gradient norm" : "loss", " at step ", step_ + 1, " (loss ", m.loss,
+         ", gradient norm ", m.grad_norm, "); lower the learning rate, or skip such steps with skipNonFinite");
+  }
+  if (finite) opt_->setUpdates(opt_->updates() + 1);
+  m.skipped = !finite;
+  step_++;
+  m.step = step_;
+  m.graph = true;
+  return m;
+#else
+  (void)b;
+  return StepMetrics{};
+#endif
+}
+
 StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& micro) {
   check(!micro.empty(), "ERR_INPUT", "a step needs at least one batch");
   CachingCpuAllocator::Scope cache;
   for (auto& b : micro) checkBatch(b[0], b[1], b[2]);
+  if (graphable(micro)) {
+    auto m = graphStep(micro[0]);
+    if (m.graph) return m;
+  } else if (graph_) {
+    graph_.reset();  // a step of another kind: the captured one no longer applies
+  }
   if (disc_) disc_->train();
   gen_->train();
   opt_->zeroGrad();

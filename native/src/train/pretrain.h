@@ -19,6 +19,10 @@ struct PretrainOptions {
   SpecialIds special;
   AdamWOptions adam;
   bool skip_nonfinite = false;
+  // CUDA: capture the whole step (forward, backward, clipping, AdamW) as a CUDA graph after two
+  // eager steps and replay it while the batch shape stays the same (one micro-batch, no process
+  // group, fp32 or bf16; other steps run eagerly).
+  bool cuda_graph = false;
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (CUDA only for the last two)
   uint64_t seed = 0;
 };
@@ -31,6 +35,7 @@ struct StepMetrics {
   double rprec = -1;  // precision = recall among the k top-scored tokens, k = replaced tokens (evaluate() only)  // ROC AUC of the discriminator on replaced tokens (evaluate() only; -1 if undefined)
   int64_t step = 0;
   bool skipped = false;
+  bool graph = false;  // replayed from a captured CUDA graph
 };
 
 // Every intermediate of one forward pass, for tests and debugging (inspect()).
@@ -75,6 +80,11 @@ class Pretrainer {
   Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, std::optional<at::Generator> gen,
                   Inspection* insp = nullptr);
   void checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const;
+  struct Graph;
+  bool graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const;
+  StepMetrics graphStep(const std::array<torch::Tensor, 3>& batch);
+  void graphBody();
+  std::unique_ptr<Graph, void (*)(Graph*)> graph_{nullptr, [](Graph*) {}};
 
   PretrainOptions o_;
   torch::Device device_;
