@@ -32,6 +32,11 @@ export const trainerOptionsSchema = z.object({
    * measured on a GPU.
    */
   cudaGraph: z.boolean().default(false),
+  /**
+   * Vocabulary rows rounded up to this multiple inside the model (aligned output-layer GEMMs);
+   * never visible in saved weights. 0 (default): 64 on CUDA, none on the CPU.
+   */
+  vocabMultiple: z.number().int().min(0).max(4096).default(0),
   precision: z.enum(['fp32', 'bf16', 'fp16']).default('fp32'),
   device: z.string().default('cpu'),
   seed: z.number().int().nonnegative().default(0),

@@ -148,7 +148,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value parameters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!state_->net) throwJs(env, "ERR_DISPOSED", "the model has been disposed");
-    auto params = namedParameters(*state_->net);
+    auto params = hfParameters(*state_->net);
     auto arr = Napi::Array::New(env, params.size());
     for (size_t i = 0; i < params.size(); i++) {
       auto o = Napi::Object::New(env);
@@ -197,7 +197,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
    protected:
     void run() override {
-      for (auto& [name, t] : namedParameters(*state_->net)) values_.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat).contiguous().clone());
+      for (auto& [name, t] : hfParameters(*state_->net)) values_.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat).contiguous().clone());
     }
     Napi::Value result(Napi::Env env) override { return namedTensorsToJs(env, values_); }
 

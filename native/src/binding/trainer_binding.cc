@@ -171,15 +171,16 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       };
       if (part_ == Part::Optimizer) {
         for (auto& p : t.optimizer().params()) {
-          take(p.name + ".exp_avg", p.exp_avg);
-          take(p.name + ".exp_avg_sq", p.exp_avg_sq);
+          const int64_t V = t.options().disc.vocab_size;
+          take(p.name + ".exp_avg", vocabView(p.name, p.exp_avg, V));
+          take(p.name + ".exp_avg_sq", vocabView(p.name, p.exp_avg_sq, V));
         }
         values_.emplace_back("__updates__", torch::tensor({t.optimizer().updates()}, torch::kLong));
         return;
       }
       check(part_ == Part::Generator || static_cast<bool>(t.discriminator()), "ERR_INPUT", "an MLM-objective run has no discriminator");
       auto& net = part_ == Part::Discriminator ? t.discriminator() : t.generator();
-      for (auto& [name, v] : namedParameters(*net)) take(name, v);
+      for (auto& [name, v] : hfParameters(*net)) take(name, v);
     }
     Napi::Value result(Napi::Env env) override { return namedTensorsToJs(env, values_); }
 
@@ -213,9 +214,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             auto it = byName.find(p.name + suffix);
             check(it != byName.end(), "ERR_CHECKPOINT", "optimizer state lacks '", p.name, suffix, "'");
             auto v = it->second->copy().to(torch::kFloat);
-            check(v.sizes() == dst->sizes(), "ERR_CHECKPOINT", "optimizer state '", p.name, suffix, "' has shape ", v.sizes(),
-                  ", expected ", dst->sizes());
-            dst->copy_(v);
+            auto into = vocabView(p.name, *dst, t.options().disc.vocab_size);
+            check(v.sizes() == into.sizes(), "ERR_CHECKPOINT", "optimizer state '", p.name, suffix, "' has shape ", v.sizes(),
+                  ", expected ", into.sizes());
+            into.copy_(v);
           }
         }
         auto it = byName.find("__updates__");
@@ -360,6 +362,8 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   p.adam.clip_norm = numOr(o, "clipNorm", p.adam.clip_norm);
   p.skip_nonfinite = o.Get("skipNonFinite").ToBoolean();
   p.cuda_graph = o.Get("cudaGraph").ToBoolean();
+  p.vocab_multiple = static_cast<int64_t>(numOr(o, "vocabMultiple", 0));
+  if (p.vocab_multiple < 0 || p.vocab_multiple > 4096) throwJs(env, "ERR_CONFIG", "vocabMultiple must be in [0, 4096]");
   if (o.Get("precision").IsString()) p.precision = o.Get("precision").As<Napi::String>().Utf8Value();
   if (p.precision != "fp32" && p.precision != "bf16" && p.precision != "fp16")
     throwJs(env, "ERR_CONFIG", "precision must be fp32, bf16 or fp16");

@@ -25,6 +25,11 @@ struct Config {
   double initializer_range = 0.02;
   int64_t pad_token_id = 0;
   int64_t num_labels = 2;
+  // Internal, not an HF field: the rows of the word embeddings and of the generator's output bias
+  // are rounded up to a multiple of this (64 for CUDA pre-training: aligned GEMMs for the output
+  // layer). The extra rows are zero, never looked up, cut from the logits, and never saved.
+  int64_t vocab_multiple = 1;
+  int64_t vocabRows() const { return vocab_multiple > 1 ? (vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple : vocab_size; }
 
   void validate() const {
     check(vocab_size > 0 && embedding_size > 0 && hidden_size > 0 && num_hidden_layers > 0 &&

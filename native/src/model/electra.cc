@@ -101,12 +101,27 @@ static bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+static bool isVocabParam(const std::string& name) {
+  return endsWith(name, "word_embeddings.weight") || endsWith(name, "generator_lm_head.bias");
+}
+
+torch::Tensor vocabView(const std::string& name, const torch::Tensor& t, int64_t vocab) {
+  return isVocabParam(name) && t.dim() >= 1 && t.size(0) > vocab ? t.narrow(0, 0, vocab) : t;
+}
+
+static int64_t logicalVocab(torch::nn::Module& m) {
+  auto* net = dynamic_cast<ElectraNetImpl*>(&m);
+  return net ? net->cfg.vocab_size : std::numeric_limits<int64_t>::max();
+}
+
 void initWeights(torch::nn::Module& m, const Config& c, const std::string& skipPrefix) {
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters(true)) {
     const auto& name = p.key();
     if (!skipPrefix.empty() && name.rfind(skipPrefix, 0) == 0) continue;
-    auto& t = p.value();
+    // Padding rows zero; the others drawn exactly as without padding (same random stream).
+    if (isVocabParam(name) && p.value().size(0) > c.vocab_size) p.value().narrow(0, c.vocab_size, p.value().size(0) - c.vocab_size).zero_();
+    auto t = vocabView(name, p.value(), c.vocab_size);
     if (endsWith(name, "LayerNorm.weight")) t.fill_(1.0);
     else if (endsWith(name, ".bias")) t.zero_();
     else t.normal_(0.0, c.initializer_range);
@@ -120,15 +135,24 @@ std::vector<std::pair<std::string, torch::Tensor>> namedParameters(torch::nn::Mo
   return out;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> hfParameters(torch::nn::Module& m) {
+  const int64_t V = logicalVocab(m);
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : m.named_parameters(true)) out.emplace_back(p.key(), vocabView(p.key(), p.value(), V));
+  return out;
+}
+
 void loadParameters(torch::nn::Module& m, const std::vector<std::pair<std::string, torch::Tensor>>& values) {
   torch::NoGradGuard ng;
+  const int64_t V = logicalVocab(m);
   auto params = m.named_parameters(true);
   for (auto& [name, v] : values) {
-    auto* p = params.find(name);
-    check(p != nullptr, "ERR_CHECKPOINT", "unexpected weight '", name, "'");
-    check(p->sizes() == v.sizes(), "ERR_CHECKPOINT", "weight '", name, "' has shape ", v.sizes(), ", the model expects ",
-          p->sizes());
-    p->copy_(v);
+    auto* found = params.find(name);
+    check(found != nullptr, "ERR_CHECKPOINT", "unexpected weight '", name, "'");
+    auto p = vocabView(name, *found, V);
+    check(p.sizes() == v.sizes(), "ERR_CHECKPOINT", "weight '", name, "' has shape ", v.sizes(), ", the model expects ",
+          p.sizes());
+    p.copy_(v);
   }
 }
 

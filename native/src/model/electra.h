@@ -62,8 +62,13 @@ TORCH_MODULE(ElectraNet);
 // Parameters whose name starts with `skipPrefix` keep their values (shared blocks).
 void initWeights(torch::nn::Module& m, const Config& c, const std::string& skipPrefix = "");
 
-// Parameters by HF name (tied weights appear once, under their owner).
+// Parameters by HF name (tied weights appear once, under their owner), as the module holds them
+// (vocabulary padding included: what optimizers work on).
 std::vector<std::pair<std::string, torch::Tensor>> namedParameters(torch::nn::Module& m);
+// The same with HF's shapes: vocabulary rows beyond vocab_size left out (views; what is saved).
+std::vector<std::pair<std::string, torch::Tensor>> hfParameters(torch::nn::Module& m);
+// `t` (parameter `name`, or its optimizer state) without vocabulary padding rows, as a view.
+torch::Tensor vocabView(const std::string& name, const torch::Tensor& t, int64_t vocab);
 
 // Copies tensors into parameters by name. Every name must exist with the same shape; checked
 // again here because TypeScript may be bypassed.

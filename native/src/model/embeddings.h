@@ -13,7 +13,7 @@ struct EmbeddingsImpl : torch::nn::Module {
   explicit EmbeddingsImpl(const Config& c) : dropout_p(c.hidden_dropout_prob) {
     word_embeddings = register_module(
         "word_embeddings",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.embedding_size).padding_idx(c.pad_token_id)));
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocabRows(), c.embedding_size).padding_idx(c.pad_token_id)));
     position_embeddings = register_module(
         "position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.embedding_size));
     token_type_embeddings = register_module("token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, c.embedding_size));

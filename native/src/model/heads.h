@@ -34,10 +34,14 @@ TORCH_MODULE(GeneratorHead);
 struct TiedLMHeadImpl : torch::nn::Module {
   torch::Tensor bias;
   torch::nn::Embedding tied{nullptr};  // not registered: its owner is the embedding block
-  TiedLMHeadImpl(const Config& c, torch::nn::Embedding words) : tied(std::move(words)) {
-    bias = register_parameter("bias", torch::zeros({c.vocab_size}));
+  int64_t vocab;
+  TiedLMHeadImpl(const Config& c, torch::nn::Embedding words) : tied(std::move(words)), vocab(c.vocab_size) {
+    bias = register_parameter("bias", torch::zeros({c.vocabRows()}));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, tied->weight, bias); }  // (.., V)
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = torch::nn::functional::linear(x, tied->weight, bias);  // (.., rows)
+    return y.size(-1) > vocab ? y.narrow(-1, 0, vocab) : y;        // (.., V): padding rows cut
+  }
 };
 TORCH_MODULE(TiedLMHead);
 

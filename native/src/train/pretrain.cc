@@ -53,7 +53,15 @@ auto withSeed(uint64_t seed, torch::Device d, F&& fn) {
 }
 }  // namespace
 
-Pretrainer::Pretrainer(const PretrainOptions& o, torch::Device device) : o_(o), device_(device) {
+static PretrainOptions withVocabPadding(PretrainOptions o, torch::Device d) {
+  const int64_t m = o.vocab_multiple > 0 ? o.vocab_multiple : d.is_cuda() ? 64 : 1;
+  o.disc.vocab_multiple = m;
+  o.gen.vocab_multiple = m;
+  return o;
+}
+
+Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o_(withVocabPadding(options, device)), device_(device) {
+  const PretrainOptions& o = o_;
   o.disc.validate();
   torch::manual_seed(o.seed);
   if (o.electra_objective) {
@@ -63,11 +71,15 @@ Pretrainer::Pretrainer(const PretrainOptions& o, torch::Device device) : o_(o), 
           "ERR_CONFIG", "the generator must share the discriminator's vocabulary, embedding size, positions and token types");
     disc_ = ElectraNet(o.disc, Head::Discriminator);
     gen_ = ElectraNet(o.gen, Head::Generator, disc_->electra->embeddings);
+    // Seeded again after construction (whose default initialisation draws depend on the
+    // vocabulary padding): the weights and every later draw depend on the seed alone.
+    torch::manual_seed(o.seed);
     initWeights(*disc_, o.disc);
     // The shared embeddings keep the discriminator's initialisation.
     initWeights(*gen_, o.gen, "electra.embeddings.");
   } else {
     gen_ = ElectraNet(o.disc, Head::Generator);
+    torch::manual_seed(o.seed);
     initWeights(*gen_, o.disc);
   }
   if (disc_) disc_->to(device);

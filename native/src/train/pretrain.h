@@ -23,6 +23,9 @@ struct PretrainOptions {
   // eager steps and replay it while the batch shape stays the same (one micro-batch, no process
   // group, fp32 or bf16; other steps run eagerly).
   bool cuda_graph = false;
+  // Vocabulary rows rounded up to this multiple inside the model (Config::vocab_multiple);
+  // 0: 64 on CUDA, none on the CPU.
+  int64_t vocab_multiple = 0;
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (CUDA only for the last two)
   uint64_t seed = 0;
 };
