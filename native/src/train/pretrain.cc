@@ -246,6 +246,7 @@ struct Pretrainer::Graph {
   torch::Tensor stats, norm;       // static outputs
   std::vector<int64_t> shape;
   int eager = 0;                   // eager steps taken at this shape
+  bool failed = false;             // capture failed once: eager from then on
 };
 #else
 struct Pretrainer::Graph {};
@@ -286,6 +287,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
 #ifdef ELECTRA_WITH_CUDA
   if (!graph_) graph_ = std::unique_ptr<Graph, void (*)(Graph*)>(new Graph(), [](Graph* g) { delete g; });
   auto& G = *graph_;
+  if (G.failed) return StepMetrics{};
   if (G.shape != b[0].sizes().vec()) {
     G.g.reset();
     G.shape = b[0].sizes().vec();
@@ -322,18 +324,23 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     {
       c10::cuda::CUDAStreamGuard guard(stream);
       torch::AutoGradMode on(true);
-      G.g->capture_begin();
       try {
+        G.g->capture_begin();
         graphBody();
-      } catch (...) {
+        G.g->capture_end();
+      } catch (const std::exception& e) {
+        // Something in the step cannot be captured: say so once and train eagerly from now on.
         try {
           G.g->capture_end();
         } catch (...) {
         }
         G.g.reset();
-        throw;
+        G.failed = true;
+        (void)cudaGetLastError();
+        std::string msg = e.what();
+        fprintf(stderr, "electra: CUDA graph capture failed, training without it: %s\n", msg.substr(0, 300).c_str());
+        return StepMetrics{};  // this step runs eagerly
       }
-      G.g->capture_end();
     }
     c10::cuda::device_synchronize();
   }
