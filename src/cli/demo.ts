@@ -62,9 +62,9 @@ export async function run(argv: string[]): Promise<number> {
     fs.rmSync(runDir, { recursive: true, force: true });
   }
   const batch = num(v.batch, 'batch', { int: true, min: 1 }) ?? (onGpu ? 128 : 32);
-  // Steps sized to the time budget (measured on 2 cores: ~0.4 s per 32x128 step); the run also
+  // Steps sized to the time budget (measured on 2 cores: ~0.33 s per 32x128 step); the run also
   // stops at the budget, so a slower machine still finishes on time.
-  const steps = num(v.steps, 'steps', { int: true, min: 1 }) ?? (onGpu ? 20000 : Math.max(50, Math.round((minutes * 60) / 0.45)));
+  const steps = num(v.steps, 'steps', { int: true, min: 1 }) ?? (onGpu ? 20000 : Math.max(50, Math.round((minutes * 60) / 0.35)));
   const s = await pretrain({
     out: runDir,
     data: dataDir,
