@@ -92,6 +92,22 @@ function synthBatch(B, T, V, seed) {
       return `loss ${first.loss.toFixed(3)} -> ${last.loss.toFixed(3)}, AUC ${first.replacedAuc?.toFixed(3)} -> ${last.replacedAuc?.toFixed(3)}`;
     });
   }
+  await check('resume on CUDA (fp32) continues the same random stream: losses after resuming equal an uninterrupted run', async () => {
+    const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 2, totalSteps: 50, device: 'cuda', precision: 'fp32', seed: 21 });
+    for (let i = 0; i < 3; i++) await p.trainStep([synthBatch(8, 64, V, 300 + i)]);
+    const ckr = path.join(dir, 'ck-resume');
+    await p.saveCheckpoint(ckr, {});
+    const cont = [];
+    for (let i = 3; i < 6; i++) cont.push((await p.trainStep([synthBatch(8, 64, V, 300 + i)])).loss);
+    p.dispose();
+    const { trainer } = await E.Pretrainer.fromCheckpoint(ckr, { device: 'cuda' });
+    const res = [];
+    for (let i = 3; i < 6; i++) res.push((await trainer.trainStep([synthBatch(8, 64, V, 300 + i)])).loss);
+    trainer.dispose();
+    const d = Math.max(...cont.map((x, i) => Math.abs(x - res[i])));
+    assert(d < 1e-4, `uninterrupted ${cont} vs resumed ${res}`);
+    return `max difference ${d.toExponential(1)}`;
+  });
   await check('a checkpoint written on the GPU resumes on the CPU', async () => {
     assert(ck, 'no checkpoint');
     const { trainer, state } = await E.Pretrainer.fromCheckpoint(ck, { device: 'cpu', precision: 'fp32' });

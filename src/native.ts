@@ -128,8 +128,8 @@ export interface NativeTrainer {
   getState(which: 'discriminator' | 'generator' | 'optimizer'): Promise<NamedTensor[]>;
   loadState(which: 'discriminator' | 'generator' | 'optimizer', values: NamedTensor[]): Promise<void>;
   attachProcessGroup(group: NativeProcessGroup): Promise<void>;
-  getRng(): NativeTensor;
-  setRng(state: NativeTensor): void;
+  getRng(which?: 'cpu' | 'device'): NativeTensor;
+  setRng(state: NativeTensor, which?: 'cpu' | 'device'): void;
   setStep(step: number): void;
   dispose(): void;
   readonly busy: boolean;

@@ -41,6 +41,8 @@ export interface TrainerState {
   discriminator: ElectraConfig;
   generator: ElectraConfig | null;
   rng: string;
+  /** CUDA training: the state of the device's generator (masking, Gumbel noise and dropout draw from it). */
+  deviceRng?: string;
   /** Anything the training loop stores (data cursor, metrics, timing). */
   extra: Record<string, unknown>;
   savedAt: string;
@@ -135,6 +137,9 @@ export class Pretrainer implements Disposable {
     const gen = await mapNative(callNative(() => this.n.getState('generator')));
     const opt = await mapNative(callNative(() => this.n.getState('optimizer')));
     const rng = callNative(() => this.n.getRng());
+    const onCuda = this.options.device.startsWith('cuda');
+    const drng = onCuda ? callNative(() => this.n.getRng('device')) : null;
+    const b64 = (t: { data: unknown }) => Buffer.from((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength).toString('base64');
     const state: TrainerState = {
       format: 1,
       step: this.step,
@@ -142,7 +147,8 @@ export class Pretrainer implements Disposable {
       special: this.special,
       discriminator: this.discriminatorConfig,
       generator: this.generatorConfig,
-      rng: Buffer.from((rng.data as Uint8Array).buffer, (rng.data as Uint8Array).byteOffset, (rng.data as Uint8Array).byteLength).toString('base64'),
+      rng: b64(rng),
+      ...(drng ? { deviceRng: b64(drng) } : {}),
       extra: opts.extra ?? {},
       savedAt: new Date().toISOString(),
     };
@@ -195,6 +201,11 @@ export class Pretrainer implements Disposable {
       callNative(() => t.n.setStep(s.step));
       const rng = Buffer.from(s.rng, 'base64');
       callNative(() => t.n.setRng({ dtype: 'uint8', shape: [rng.length], data: new Uint8Array(rng) }));
+      // A CUDA run resumed on CUDA continues the device's stream; elsewhere it cannot apply.
+      if (typeof s.deviceRng === 'string' && t.options.device.startsWith('cuda')) {
+        const d = Buffer.from(s.deviceRng, 'base64');
+        callNative(() => t.n.setRng({ dtype: 'uint8', shape: [d.length], data: new Uint8Array(d) }, 'device'));
+      }
     } catch (e) {
       t.dispose();
       throw e;

@@ -247,12 +247,20 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return queue(new LoadStateWorker(env, this, part, std::move(values)));
   }
 
-  // getRng() -> {dtype: 'uint8', shape, data}: the CPU default generator's state (dropout and
-  // masking draw from it), for exact resume.
+  // getRng(which = 'cpu') -> {dtype: 'uint8', shape, data}: the state of the CPU default generator
+  // (CPU training draws from it) or, with 'device', of the trainer's CUDA device's generator (CUDA
+  // training draws masking, Gumbel noise and dropout from it), for exact resume.
+  at::Generator rngFor(Napi::Env env, const Napi::Value& which) {
+    const bool dev = which.IsString() && which.As<Napi::String>().Utf8Value() == "device";
+    if (!dev) return at::globalContext().defaultGenerator(at::kCPU);
+    if (!state_->trainer) throwJs(env, "ERR_DISPOSED", "the trainer has been disposed");
+    auto d = state_->trainer->device();
+    return at::globalContext().defaultGenerator(d.is_cuda() ? d : torch::Device(at::kCPU));
+  }
   Napi::Value getRng(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot read the random state while a step runs");
-    auto g = at::globalContext().defaultGenerator(at::kCPU);
+    auto g = rngFor(env, info[0]);
     std::lock_guard<std::mutex> lock(g.mutex());
     return tensorToJs(env, g.get_state());
   }
@@ -260,8 +268,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     Napi::Env env = info.Env();
     if (state_->busy) throwJs(env, "ERR_BUSY", "cannot set the random state while a step runs");
     auto t = readJsTensor(env, info[0], "rng");
+    auto gen = rngFor(env, info[1]);
     guarded(env, [&] {
-      auto g = at::globalContext().defaultGenerator(at::kCPU);
+      auto g = gen;
       std::lock_guard<std::mutex> lock(g.mutex());
       g.set_state(t.copy().to(torch::kByte));
     });

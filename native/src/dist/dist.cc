@@ -95,6 +95,9 @@ ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std:
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("electra", tcp);
 #ifdef ELECTRA_WITH_NCCL
     if (o.backend == "nccl") {
+      // Blocking waits: a timed-out or failed collective throws here (-> ERR_DISTRIBUTED) instead
+      // of NCCL's watchdog aborting the process. The user's own setting wins.
+      setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
       auto no = c10d::ProcessGroupNCCL::Options::create();
       no->timeout = std::chrono::milliseconds(o.timeout_ms);
       impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, o.rank, o.world, no);
@@ -114,6 +117,8 @@ ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std:
 }
 
 ProcessGroupHandle::~ProcessGroupHandle() = default;
+
+torch::Device ProcessGroupHandle::device() const { return impl_->device; }
 
 void ProcessGroupHandle::broadcast(const std::vector<torch::Tensor>& ts) {
   torch::NoGradGuard ng;
@@ -142,8 +147,11 @@ void ProcessGroupHandle::broadcast(const std::vector<torch::Tensor>& ts) {
 }
 
 void ProcessGroupHandle::allreduceSum(torch::Tensor& t) {
-  std::vector<torch::Tensor> v{t};
+  // NCCL works on the group's CUDA device only: small host tensors (statistics) go there and back.
+  const bool moved = t.device() != impl_->device && impl_->device.is_cuda();
+  std::vector<torch::Tensor> v{moved ? t.to(impl_->device) : t};
   collective("all-reduce", [&] { impl_->pg->allreduce(v, c10d::AllreduceOptions{})->wait(); });
+  if (moved) t.copy_(v[0]);
 }
 
 double ProcessGroupHandle::allreduceMax(double x) {
@@ -276,6 +284,7 @@ void ProcessGroupHandle::broadcast(const std::vector<torch::Tensor>&) { fail("ER
 void ProcessGroupHandle::allreduceSum(torch::Tensor&) { fail("ERR_DISTRIBUTED", kNoGloo); }
 double ProcessGroupHandle::allreduceMax(double) { fail("ERR_DISTRIBUTED", kNoGloo); }
 void ProcessGroupHandle::barrier() { fail("ERR_DISTRIBUTED", kNoGloo); }
+torch::Device ProcessGroupHandle::device() const { return torch::kCPU; }
 GradSync::GradSync(std::shared_ptr<ProcessGroupHandle> pg, std::vector<torch::Tensor>, int64_t) : pg_(std::move(pg)) {
   fail("ERR_DISTRIBUTED", kNoGloo);
 }

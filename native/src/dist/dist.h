@@ -37,6 +37,8 @@ class ProcessGroupHandle {
   int rank() const { return o_.rank; }
   int world() const { return o_.world; }
   const DistOptions& options() const { return o_; }
+  // Where the group's collectives run: the CPU (Gloo) or this rank's CUDA device (NCCL).
+  torch::Device device() const;
   // Copies rank 0's values into every rank's tensors (flattened per dtype and device).
   void broadcast(const std::vector<torch::Tensor>& ts);
   // Sums `t` in place over ranks.

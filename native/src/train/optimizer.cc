@@ -26,6 +26,14 @@ void AdamW::setLrScales(const std::vector<double>& scales) {
   for (size_t i = 0; i < scales.size(); i++) params_[i].lr_scale = scales[i];
 }
 
+bool AdamW::fusedEnabled() const {
+  static const bool env = [] {
+    const char* e = std::getenv("ELECTRA_FUSED_ADAMW");
+    return !(e && std::string(e) == "0");
+  }();
+  return o_.fused && env;
+}
+
 double AdamW::lrAt(int64_t step) const {
   double s = static_cast<double>(step);
   double warm = o_.warmup_steps > 0 ? std::min(1.0, s / static_cast<double>(o_.warmup_steps)) : 1.0;
@@ -61,11 +69,7 @@ void AdamW::step(int64_t step, double norm) {
   }
   double lr = lrAt(step);
   t_++;
-  static const bool fusedEnv = [] {
-    const char* e = std::getenv("ELECTRA_FUSED_ADAMW");
-    return !(e && std::string(e) == "0");
-  }();
-  if (o_.fused && fusedEnv) {
+  if (fusedEnabled()) {
     fusedStep(lr);
     return;
   }
@@ -122,7 +126,9 @@ torch::Tensor AdamW::deviceGradNorm() {
 }
 
 static std::string groupKey(bool decay, double scale, const std::string& dev) {
-  return std::to_string(decay) + "|" + std::to_string(scale) + "|" + dev;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%a", scale);  // exact
+  return std::to_string(decay) + "|" + buf + "|" + dev;
 }
 
 void AdamW::setGraphLr(double lr) {
@@ -130,16 +136,13 @@ void AdamW::setGraphLr(double lr) {
   for (auto& op : params_) {
     const auto dev = op.param.device().str();
     auto key = groupKey(op.decay, op.lr_scale, dev);
-    auto& t = graphLr_[key];
-    if (!t.defined()) t = torch::zeros({}, op.param.options().dtype(torch::kFloat));
+    auto& e = graphLr_[key];
+    if (!e.second.defined()) e = {op.lr_scale, torch::zeros({}, op.param.options().dtype(torch::kFloat))};
     // Made here, outside any capture: a fill inside the graph would run again at every replay.
     auto& st = graphSteps_[dev];
     if (!st.defined()) st = torch::full({}, o_.bias_correction ? static_cast<double>(t_) : 1e12, op.param.options().dtype(torch::kFloat));
   }
-  for (auto& [key, t] : graphLr_) {
-    const double scale = std::stod(key.substr(key.find('|') + 1, key.rfind('|') - key.find('|') - 1));
-    t.fill_(lr * scale);
-  }
+  for (auto& [key, e] : graphLr_) e.second.fill_(lr * e.first);
 }
 
 void AdamW::graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf) {
@@ -165,7 +168,7 @@ void AdamW::graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf) 
     gr.m.push_back(op.exp_avg);
     gr.v.push_back(op.exp_avg_sq);
     gr.steps.push_back(st);
-    gr.lr = it->second;
+    gr.lr = it->second.second;
     gr.decay = op.decay;
     grads.push_back(g);
   }

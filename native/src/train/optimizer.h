@@ -40,7 +40,14 @@ class AdamW {
   // Clips to clip_norm given the global `norm`, then updates with the lr of `step`.
   void step(int64_t step, double norm);
   int64_t updates() const { return t_; }
-  void setUpdates(int64_t t) { t_ = t; }
+  // Loaded state (checkpoint): a captured graph's step tensors no longer apply.
+  void setUpdates(int64_t t) {
+    t_ = t;
+    version_++;
+  }
+  int64_t stateVersion() const { return version_; }
+  // The fused kernel is in use (option `fused`, not switched off by ELECTRA_FUSED_ADAMW=0).
+  bool fusedEnabled() const;
   void zeroGrad();
   std::vector<OptParam>& params() { return params_; }
   const AdamWOptions& options() const { return o_; }
@@ -62,7 +69,8 @@ class AdamW {
 
  private:
   void fusedStep(double lr);
-  std::map<std::string, torch::Tensor> graphLr_;     // per (decay, lr scale, device) group
+  int64_t version_ = 0;
+  std::map<std::string, std::pair<double, torch::Tensor>> graphLr_;  // (lr scale, lr) per (decay, scale, device) group
   std::map<std::string, torch::Tensor> graphSteps_;  // per device
   std::vector<OptParam> params_;
   AdamWOptions o_;

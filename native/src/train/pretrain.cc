@@ -99,6 +99,11 @@ Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o
 
 void Pretrainer::attach(std::shared_ptr<ProcessGroupHandle> pg) {
   check(!pg_, "ERR_DISTRIBUTED", "this trainer already belongs to a process group");
+  const bool nccl = pg->options().backend == "nccl";
+  check(!nccl || pg->device() == device_, "ERR_DEVICE", "the trainer is on ", device_.str(), " but its NCCL process group on ",
+        pg->device().str(), ": one GPU per process, the trainer on its rank's device (cuda:LOCAL_RANK)");
+  check(nccl || device_.is_cpu(), "ERR_DEVICE", "a ", pg->options().backend, " process group trains CPU models; a model on ", device_.str(),
+        " needs the NCCL backend");
   std::vector<torch::Tensor> ps, state;
   for (auto& p : opt_->params()) {
     ps.push_back(p.param);
@@ -246,7 +251,8 @@ struct Pretrainer::Graph {
   torch::Tensor stats, norm;       // static outputs
   std::vector<int64_t> shape;
   int eager = 0;                   // eager steps taken at this shape
-  bool failed = false;             // capture failed once: eager from then on
+  bool failed = false;             // capture failed: the trainer is unusable with graphs
+  int64_t optVersion = -1;         // the optimizer state version the graph was captured with
 };
 #else
 struct Pretrainer::Graph {};
@@ -258,7 +264,7 @@ bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micr
     const char* e = std::getenv("ELECTRA_CUDA_GRAPH");
     return !(e && std::string(e) == "0");
   }();
-  return env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && o_.adam.fused;
+  return env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled();
 #else
   (void)micro;
   return false;
@@ -287,8 +293,9 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
 #ifdef ELECTRA_WITH_CUDA
   if (!graph_) graph_ = std::unique_ptr<Graph, void (*)(Graph*)>(new Graph(), [](Graph* g) { delete g; });
   auto& G = *graph_;
-  if (G.failed) return StepMetrics{};
-  if (G.shape != b[0].sizes().vec()) {
+  check(!G.failed, "ERR_TORCH", "an earlier CUDA graph capture failed; create the trainer again without cudaGraph");
+  if (G.shape != b[0].sizes().vec() || (G.g && G.optVersion != opt_->stateVersion())) {
+    // A new batch shape, or optimizer state loaded since the capture (its step tensors): recapture.
     G.g.reset();
     G.shape = b[0].sizes().vec();
     G.eager = 0;
@@ -306,6 +313,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     G.stats = torch::zeros({10}, opts.dtype(torch::kFloat));
     G.norm = torch::zeros({}, opts.dtype(torch::kFloat));
     opt_->resetGraph();  // fresh lr and step tensors, from the current update count
+    G.optVersion = opt_->stateVersion();
   }
   G.ids.copy_(b[0]);
   G.types.copy_(b[1]);
@@ -317,6 +325,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     // Capture on a side stream once the eager steps have allocated everything; gradients are
     // dropped first so that the graph allocates them in its own pool (as PyTorch's whole-network
     // capture does).
+    c10::cuda::CUDAGuard dg(device_);
     c10::cuda::device_synchronize();
     for (auto& p : opt_->params()) p.param.mutable_grad() = torch::Tensor();
     G.g = std::make_unique<at::cuda::CUDAGraph>();
@@ -329,21 +338,17 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         graphBody();
         G.g->capture_end();
       } catch (const std::exception& e) {
-        // Something in the step cannot be captured: say so once and train eagerly from now on.
-        try {
-          G.g->capture_end();
-        } catch (...) {
-        }
-        G.g.reset();
+        // A failed capture can leave the CUDA generator and the allocator in capture mode, so
+        // eager training cannot safely go on in this process: stop with a clear error.
         G.failed = true;
-        (void)cudaGetLastError();
         std::string msg = e.what();
-        fprintf(stderr, "electra: CUDA graph capture failed, training without it: %s\n", msg.substr(0, 300).c_str());
-        return StepMetrics{};  // this step runs eagerly
+        fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
+             "); train without it (cudaGraph: false, no --cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
       }
     }
     c10::cuda::device_synchronize();
   }
+  c10::cuda::CUDAGuard dg(device_);
   G.g->replay();
   auto stats = G.stats.to(torch::kCPU, torch::kDouble).contiguous();
   StepMetrics m = metricsFrom(stats, 1);
