@@ -19,13 +19,20 @@ struct SelfAttentionImpl : torch::nn::Module {
   // x: (B, T, H); bias: additive mask (B, 1, 1, T) or undefined -> (B, T, H)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias) {
     auto B = x.size(0), T = x.size(1);
-    // One projection for query, key and value (weights concatenated per call, HF's three
-    // parameters kept): one GEMM of 3H outputs, and in the backward pass one GEMM for the input's
-    // gradient instead of three and their sum.
-    auto w = torch::cat({query->weight, key->weight, value->weight}, 0);
-    auto b = torch::cat({query->bias, key->bias, value->bias}, 0);
-    auto qkv = torch::linear(x, w, b).view({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});  // (3, B, h, T, d)
-    auto q = qkv[0], k = qkv[1], v = qkv[2];
+    auto split = [&](const torch::Tensor& t) { return t.view({B, T, heads, head_dim}).transpose(1, 2); };  // (B, h, T, d)
+    torch::Tensor q, k, v;
+    if (is_training()) {
+      // Training: one projection for query, key and value (weights concatenated per call, HF's
+      // three parameters kept): one GEMM of 3H outputs, and in the backward pass one GEMM for the
+      // input's gradient instead of three and their sum. Inference keeps the three GEMMs rather
+      // than copying the weights at every call.
+      auto w = torch::cat({query->weight, key->weight, value->weight}, 0);
+      auto b = torch::cat({query->bias, key->bias, value->bias}, 0);
+      auto qkv = torch::linear(x, w, b).view({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});  // (3, B, h, T, d)
+      q = qkv[0], k = qkv[1], v = qkv[2];
+    } else {
+      q = split(query(x)), k = split(key(x)), v = split(value(x));
+    }
     torch::Tensor o;
     if (is_training() && dropout_p > 0 && x.is_cpu() && parallelRng()) {
       // SDPA's CPU kernels fall back to this math with ATen's serial dropout; the parallel one
