@@ -124,7 +124,11 @@ export function readFinetuneBytes(file: string, opts: Pick<FinetuneFileOptions, 
 
 /** The UTF-8 text of a fine-tuning file (gzip allowed, BOM dropped), size-capped as {@link readFinetuneBytes}. */
 export function readFinetuneText(file: string, opts: Pick<FinetuneFileOptions, 'maxBytes'> = {}): string {
-  const buf = readFinetuneBytes(file, opts);
+  return decodeFinetuneText(readFinetuneBytes(file, opts), file, opts);
+}
+
+/** Size cap, strict UTF-8 and a dropped BOM: the text of fine-tuning bytes (`file` names them in errors). */
+function decodeFinetuneText(buf: Uint8Array, file: string, opts: Pick<FinetuneFileOptions, 'maxBytes'>): string {
   if (buf.length > maxBytes(opts)) throw new ElectraError('ERR_DATA', `${file} is too large (${buf.length} bytes; at most ${maxBytes(opts)})`);
   let text: string;
   try {
@@ -150,14 +154,7 @@ export function readFinetuneFile(file: string, opts: FinetuneFileOptions = {}): 
  */
 export function parseFinetuneBuffer(buf: Uint8Array, opts: FinetuneFileOptions & { format: 'csv' | 'tsv' | 'jsonl' }, where = 'data'): FinetuneSet {
   const file = where;
-  if (buf.length > maxBytes(opts)) throw new ElectraError('ERR_DATA', `${file} is too large (${buf.length} bytes; at most ${maxBytes(opts)})`);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
-  } catch (e) {
-    throw new ElectraError('ERR_DATA', `${file} is not UTF-8 text`, { cause: e });
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const text = decodeFinetuneText(buf, file, opts);
   const format = opts.format;
   const tf = opts.textField ?? 'text';
   const lf = opts.labelField ?? 'label';

@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ElectraError } from '../../src/errors';
 
 /** A temporary directory, in memory (/dev/shm) when there is one: thousands of small files are written. */
 export function fuzzTmpDir(prefix: string): string {
@@ -22,6 +23,17 @@ export function fuzzTmpDir(prefix: string): string {
     }
   }
   throw new Error('no temporary directory');
+}
+
+/** Runs fn and returns the ElectraError it throws (failing when it throws anything else or nothing). */
+export function errorOf(fn: () => unknown): ElectraError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ElectraError) return e;
+    throw new Error(`expected an ElectraError, got ${String(e)}`);
+  }
+  throw new Error('expected an ElectraError, got a result');
 }
 
 /** mulberry32: small, fast, seeded. */

@@ -7,19 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElectraError } from '../../src/errors';
 import type { NamedTensor } from '../../src/native';
+import { prng } from './fuzz-helpers';
 import { parseSafetensors, readSafetensors, serializeSafetensors, type SafetensorsContent } from '../../src/checkpoint/safetensors';
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x5afe7e45;
 const ITERATIONS = 12_000;

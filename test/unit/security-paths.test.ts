@@ -15,6 +15,7 @@ import { serializeSafetensors } from '../../src/checkpoint/safetensors';
 import { PretrainDataset, readMeta } from '../../src/data/dataset';
 import { FORMAT_NAME, FORMAT_VERSION } from '../../src/data/format';
 import { ElectraError } from '../../src/errors';
+import { errorOf } from './fuzz-helpers';
 import { ElectraTokenizer } from '../../src/tokenizer/tokenizer';
 
 const FIXTURE_TOK = path.join(__dirname, '..', 'fixtures', 'tokenizer', 'vocab');
@@ -24,15 +25,6 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function errorOf(fn: () => unknown): ElectraError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ElectraError) return e;
-    throw new Error(`expected an ElectraError, got ${String(e)}`);
-  }
-  throw new Error('expected an ElectraError, got a result');
-}
 
 function mkfifo(p: string): boolean {
   return spawnSync('mkfifo', [p]).status === 0;

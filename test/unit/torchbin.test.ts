@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parseTorchBin, readTorchBin } from '../../src/checkpoint/torchbin';
 import { ElectraError } from '../../src/errors';
 import type { NamedTensor } from '../../src/native';
+import { errorOf, prng } from './fuzz-helpers';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'torchbin');
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(DIR, name));
@@ -24,16 +25,6 @@ function bytesOf(t: NamedTensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }
 
-/** Runs fn and returns the ElectraError it throws (failing when it throws anything else or nothing). */
-function errorOf(fn: () => unknown): ElectraError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ElectraError) return e;
-    throw new Error(`expected an ElectraError, got ${String(e)}`);
-  }
-  throw new Error('expected an ElectraError, got a result');
-}
 
 const ARRAY_OF: Record<string, new (n: number) => ArrayBufferView> = {
   float32: Float32Array,
@@ -438,21 +429,10 @@ describe('torchbin: bad input', () => {
 });
 
 describe('torchbin: fuzz', () => {
-  /** mulberry32: a small seeded PRNG */
-  function rng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
 
   test('10,000+ mutated files end in a result or ERR_CHECKPOINT, never another exception', () => {
     const bases = ['state_zip.bin', 'state_legacy.bin', 'state_proto4.bin', 'state_zip64.bin', 'electra_tiny_legacy.bin', 'evil.bin'].map(fixture);
-    const rand = rng(20240607);
+    const rand = prng(20240607);
     const int = (n: number): number => Math.floor(rand() * n);
     const LENGTHS = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0xffffffff, 0xfffffffe];
     const started = Date.now();

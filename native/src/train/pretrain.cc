@@ -258,6 +258,8 @@ struct Pretrainer::Graph {
 struct Pretrainer::Graph {};
 #endif
 
+Pretrainer::~Pretrainer() = default;
+
 bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
 #ifdef ELECTRA_WITH_CUDA
   static const bool env = [] {
@@ -291,7 +293,7 @@ void Pretrainer::graphBody() {
 
 StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
 #ifdef ELECTRA_WITH_CUDA
-  if (!graph_) graph_ = std::unique_ptr<Graph, void (*)(Graph*)>(new Graph(), [](Graph* g) { delete g; });
+  if (!graph_) graph_ = std::make_unique<Graph>();
   auto& G = *graph_;
   check(!G.failed, "ERR_TORCH", "an earlier CUDA graph capture failed; create the trainer again without cudaGraph");
   if (G.shape != b[0].sizes().vec() || (G.g && G.optVersion != opt_->stateVersion())) {

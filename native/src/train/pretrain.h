@@ -52,6 +52,7 @@ struct Inspection {
 class Pretrainer {
  public:
   Pretrainer(const PretrainOptions& o, torch::Device device);
+  ~Pretrainer();  // out of line: Graph is complete only in pretrain.cc
 
   // One optimizer update over the micro-batches (gradient accumulation); ids/types/mask are
   // (B, T) int64 on the CPU.
@@ -87,7 +88,7 @@ class Pretrainer {
   bool graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const;
   StepMetrics graphStep(const std::array<torch::Tensor, 3>& batch);
   void graphBody();
-  std::unique_ptr<Graph, void (*)(Graph*)> graph_{nullptr, [](Graph*) {}};
+  std::unique_ptr<Graph> graph_;
 
   PretrainOptions o_;
   torch::Device device_;
