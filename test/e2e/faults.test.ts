@@ -115,8 +115,8 @@ describe('faults', () => {
     }
   }, 300_000);
 
-  /** Bytes a clean 6-step run writes, and where each write starts. */
-  let reference: { total: number; trace: { file: string; before: number }[] } | undefined;
+  /** Bytes a clean 6-step run writes, and each write in order (file, bytes before it, its index). */
+  let reference: { total: number; trace: Write[] } | undefined;
   async function referenceRun(): Promise<NonNullable<typeof reference>> {
     if (reference) return reference;
     const out = path.join(s.dir, 'sim-ref');
@@ -129,10 +129,13 @@ describe('faults', () => {
     return (reference = { total: sim.used(), trace: sim.trace });
   }
 
-  /** Runs 6 steps with ENOSPC once `budget` bytes are written; checks what is left. */
-  async function fullAt(name: string, budget: number): Promise<{ e: unknown; where: string; checkpoints: number[] }> {
+  /**
+   * Runs 6 steps with ENOSPC at the write with index `failAt` (the writes of a run come in the same
+   * order every time; their byte counts do not, since metrics carry timings); checks what is left.
+   */
+  async function fullAt(name: string, failAt: number): Promise<{ e: unknown; where: string; checkpoints: number[] }> {
     const out = path.join(s.dir, name);
-    const sim = simulateFullDisk(out, budget);
+    const sim = simulateFullDisk(out, failAt);
     let e: unknown;
     try {
       e = await pretrain(runOpts(out, 6)).then(() => null, (x: unknown) => x);
@@ -146,18 +149,19 @@ describe('faults', () => {
   }
 
   test('simulated ENOSPC at 12 points of checkpoint writing: ERR_IO, the earlier checkpoints stay intact and resume', async () => {
-    // Every file write under the output directory is charged against a byte budget; the write that
-    // exceeds it fails with ENOSPC, as on a full disk. Runs everywhere (no mount needed).
+    // Every file write under the output directory is counted; the chosen one and all after it fail
+    // with ENOSPC, as on a full disk. Runs everywhere (no mount needed).
     const ref = await referenceRun();
     // The first write of each file of the checkpoints (configs, weights, tokenizer copies, optimizer, state)
-    const firsts = new Map<string, { file: string; before: number }>();
+    const firsts = new Map<string, Write>();
     for (const t of ref.trace) if (/checkpoint-\d+\.tmp-/.test(t.file) && !firsts.has(t.file)) firsts.set(t.file, t);
     const ckWrites = [...firsts.values()];
     const seen: string[] = [];
     for (let i = 0; i < 12; i++) {
-      // 12 files spread over the checkpoints of the run and over the files of a checkpoint; each write fails one byte in
+      // 12 files spread over the checkpoints of the run and over the files of a checkpoint; the first write of each fails
       const w = ckWrites[(i * 37 + 3) % ckWrites.length]!;
-      const r = await fullAt(`sim-${i}`, w.before + 1);
+      const r = await fullAt(`sim-${i}`, w.index);
+      expect(unique(r.where)).toBe(unique(w.where)); // the same write as in the reference run
       expect({ i, where: r.where, e: r.e }).toMatchObject({ i, where: expect.stringContaining('.tmp-'), e: { name: 'ElectraError', code: 'ERR_IO', message: expect.stringMatching(/no space left on the device/) } });
       seen.push(`${r.where.replace(/^\w+ \.checkpoint-(\d+)\.tmp-[^/]+\//, 'checkpoint-$1/').replace(/\.(\w+)\.safetensors\.\d+\.[0-9a-f]+\.tmp$/, '$1.safetensors')}`);
       if (r.checkpoints.length > 0 && i % 4 === 1) {
@@ -174,7 +178,7 @@ describe('faults', () => {
     const seen: string[] = [];
     for (const target of [/metrics\.jsonl$/, /report\.html/]) {
       const w = ref.trace.find((t) => target.test(t.file) && t.before > 70_000)!; // after the 64 KiB write probe
-      const r = await fullAt(`sim-${target.source.slice(0, 7).replace(/\W/g, '')}`, w.before + 1);
+      const r = await fullAt(`sim-${target.source.slice(0, 7).replace(/\W/g, '')}`, w.index);
       expect({ where: r.where, e: r.e }).toMatchObject({ where: expect.stringMatching(target), e: { name: 'ElectraError', code: 'ERR_IO', message: expect.stringMatching(/no space left on the device/) } });
       seen.push(`${r.where}: ${(r.e as Error).message.replace(s.dir, '')}`);
     }
@@ -182,21 +186,39 @@ describe('faults', () => {
   }, 300_000);
 });
 
-/** Makes writes under `under` fail with ENOSPC once `budget` bytes have been written there. */
-function simulateFullDisk(under: string, budget: number): { restore: () => void; used: () => number; failed: string[]; trace: { file: string; before: number }[] } {
+/** A write's place with the per-run parts of temporary names (pid, random suffix) taken out. */
+function unique(where: string): string {
+  return where.replace(/\.tmp-[^/]+/, '.tmp-*').replace(/\.\d+\.[0-9a-f]+\.tmp$/, '.*.tmp');
+}
+
+interface Write {
+  file: string;
+  /** The operation and the file, as in `failed`. */
+  where: string;
+  /** Bytes written under the directory before this write. */
+  before: number;
+  /** Position among the (non-empty) writes under the directory. */
+  index: number;
+}
+
+/** Makes the write with index `failAt` under `under` (and every later one) fail with ENOSPC, as on a full disk. */
+function simulateFullDisk(under: string, failAt: number): { restore: () => void; used: () => number; failed: string[]; trace: Write[] } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const real = require('node:fs') as Record<string, unknown>;
   const saved = new Map<string, unknown>();
   const fdPath = new Map<number, string>();
   const failed: string[] = [];
-  const trace: { file: string; before: number }[] = [];
+  const trace: Write[] = [];
   let used = 0;
   const root = path.resolve(under);
   const charge = (p: unknown, n: number, what: string): void => {
     if (typeof p !== 'string' || !path.resolve(p).startsWith(root)) return;
-    if (n > 0) trace.push({ file: path.relative(root, p), before: used });
-    if (used + n > budget) {
-      failed.push(`${what} ${path.relative(root, p)}`);
+    if (n === 0) return;
+    const index = trace.length;
+    const file = path.relative(root, p);
+    trace.push({ file, where: `${what} ${file}`, before: used, index });
+    if (index >= failAt) {
+      failed.push(`${what} ${file}`);
       const e = new Error(`ENOSPC: no space left on device, ${what}`) as NodeJS.ErrnoException;
       Object.assign(e, { code: 'ENOSPC', errno: -28, syscall: what });
       throw e;
