@@ -39,10 +39,11 @@ export async function run(argv: string[]): Promise<number> {
     device: { type: 'string' },
     'vocab-size': { type: 'string' },
     batch: { type: 'string' },
+    'generator-bias': { type: 'string' },
   });
   if (v.help) {
     process.stdout.write(
-      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32]\n',
+      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram]\n',
     );
     return 0;
   }
@@ -80,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     // then needs context to tell replacements apart, stays at its prior for far longer than
     // five minutes; flatter samples give it a learnable signal (AUC 0.5 -> 0.75 in 300 steps).
     temperature: 2,
+    generatorBias: (v['generator-bias'] ?? 'zeros') as 'zeros' | 'unigram',
     warmupSteps: Math.min(500, Math.ceil(steps / 10)),
     evalEvery: Math.max(50, Math.round(steps / 10)),
     evalExamples: 256,

@@ -26,6 +26,9 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --keep K            keep the last K checkpoints (3)
   --resume            continue from the last checkpoint in OUT (exact on CPU)
   --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
+  --generator-bias B  zeros | unigram: the generator's output bias at the start (zeros, the paper);
+                      unigram = log token frequencies of the data (keeps rare words' embeddings apart)
+  --temperature X     generator sampling temperature for the replacements (1, the paper)
   --max-seconds S     stop (with a checkpoint) after S seconds
   --stop-at N         stop (with a checkpoint) at step N; the lr schedule still runs to --steps
   --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress
@@ -55,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     keep: { type: 'string' },
     resume: { type: 'boolean' },
     'init-from': { type: 'string' },
+    'generator-bias': { type: 'string' },
+    temperature: { type: 'string' },
     'max-seconds': { type: 'string' },
     'stop-at': { type: 'string' },
     seed: { type: 'string' },
@@ -107,6 +112,8 @@ export async function run(argv: string[]): Promise<number> {
     keep: num(v.keep, 'keep', { int: true, min: 1 }),
     resume: v.resume ?? false,
     initFrom: v['init-from'],
+    generatorBias: v['generator-bias'] as 'zeros' | 'unigram' | undefined,
+    temperature: num(v.temperature, 'temperature', { min: 0 }),
     maxSeconds: num(v['max-seconds'], 'max-seconds', { min: 0 }),
     stopAt: num(v['stop-at'], 'stop-at', { int: true, min: 1 }),
     seed: num(v.seed, 'seed', { int: true, min: 0 }),

@@ -17,6 +17,7 @@ import { Pretrainer, type StepMetrics } from './pretrainer';
 import { trainerOptionsSchema } from './options';
 import { distributedFromEnv, ProcessGroup, type DistributedInit } from './distributed';
 import { writeReport, type MetricRow } from './report';
+import { logUnigramBias, tokenCounts } from './unigram';
 
 export const runOptionsSchema = trainerOptionsSchema
   .omit({ lr: true, warmupSteps: true, totalSteps: true, maskProb: true })
@@ -45,6 +46,12 @@ export const runOptionsSchema = trainerOptionsSchema
     logEvery: z.number().int().positive().default(10),
     resume: z.boolean().default(false),
     initFrom: z.string().optional(),
+    /**
+     * The generator's output bias at the start of a fresh run: 'zeros' (the paper, HF) or
+     * 'unigram' (the log unigram frequencies of the training data; see unigram.ts). Ignored with
+     * `initFrom` and on resume, where the bias comes from the checkpoint.
+     */
+    generatorBias: z.enum(['zeros', 'unigram']).default('zeros'),
     /** Stop (with a checkpoint) after this many seconds of training. */
     maxSeconds: z.number().positive().optional(),
     /** Stop (with a checkpoint) once this step is reached; the schedule still runs to `steps`. */
@@ -212,6 +219,10 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
       if (o.initFrom) {
         const parts = await trainer.loadWeights(o.initFrom);
         if (lead) process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
+      } else if (o.generatorBias === 'unigram') {
+        // Every rank computes the same counts from the same (whole) training view.
+        const sp = tokenizer.specialIds;
+        await trainer.setGeneratorBias(logUnigramBias(tokenCounts(train, tokenizer.vocabSize), [sp.pad, sp.cls, sp.sep, sp.mask]));
       }
     }
     if (distInit) {

@@ -252,6 +252,17 @@ export class Pretrainer implements Disposable {
     await mapNative(callNative(() => this.n.loadState(which, m.tensors)));
   }
 
+  /**
+   * Sets the generator's output bias (`generator_lm_head.bias`), one value per vocabulary entry:
+   * the `--generator-bias unigram` initialisation (see unigram.ts).
+   */
+  async setGeneratorBias(bias: Float32Array): Promise<void> {
+    const V = this.discriminatorConfig.vocab_size;
+    if (bias.length !== V) throw new ElectraError('ERR_INPUT', `generator bias has ${bias.length} values; the vocabulary has ${V}`);
+    if (!bias.every(Number.isFinite)) throw new ElectraError('ERR_INPUT', 'generator bias has a value that is not finite');
+    await mapNative(callNative(() => this.n.loadState('generator', [{ name: 'generator_lm_head.bias', dtype: 'float32', shape: [V], data: bias }])));
+  }
+
   /** Weights of one network as float32 tensors under HF names. */
   async state(which: 'generator' | 'discriminator'): Promise<NamedTensor[]> {
     return mapNative(callNative(() => this.n.getState(which)));

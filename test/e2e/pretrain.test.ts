@@ -7,6 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Electra } from '../../src/electra';
 import { listCheckpoints, pretrain, type RunOptionsInput } from '../../src/train/loop';
+import { logUnigramBias, tokenCounts } from '../../src/train/unigram';
+import { readSafetensors } from '../../src/checkpoint/safetensors';
+import { PretrainDataset } from '../../src/data';
+import { ElectraTokenizer } from '../../src/tokenizer';
 import { smallSetup, TINY } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -108,6 +112,30 @@ print('ok', d(**ids).logits.shape[1])
     const src = trainLosses(path.join(s.dir, 'run-a'));
     const first = trainLosses(out).get(1)!;
     expect(Math.abs(first - src.get(8)!)).toBeLessThan(Math.abs(trainLosses(path.join(s.dir, 'run-b')).get(1)! - src.get(8)!) + 1e-9);
+  });
+
+  test('--generator-bias unigram starts the generator at the data\'s log token frequencies', async () => {
+    const ds = PretrainDataset.open(s.data);
+    const tok = ElectraTokenizer.load(s.tokenizer);
+    const sp = tok.specialIds;
+    const want = logUnigramBias(tokenCounts(ds.split(Math.min(8, Math.floor(ds.length / 10))).train, tok.vocabSize), [sp.pad, sp.cls, sp.sep, sp.mask]);
+    ds.close();
+    const run = async (name: string, generatorBias: 'zeros' | 'unigram') => {
+      const out = path.join(s.dir, name);
+      await pretrain({ ...base, out, steps: 1, lr: 0, generatorBias, evalEvery: 0, saveEvery: 0 });
+      const ck = listCheckpoints(out).pop()!.dir;
+      const bias = readSafetensors(path.join(ck, 'generator', 'model.safetensors')).tensors.get('generator_lm_head.bias')!.data as Float32Array;
+      return { bias, mlm: (JSON.parse(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]!) as { mlmLoss: number }).mlmLoss };
+    };
+    const u = await run('bias-unigram', 'unigram');
+    const z = await run('bias-zeros', 'zeros');
+    expect(Array.from(u.bias)).toEqual(Array.from(want)); // lr 0: the step leaves it as set
+    expect(z.bias.every((x) => x === 0)).toBe(true);
+    // Rare ids score lower than frequent ones; special tokens lowest; the generator's first loss
+    // drops from about log V towards the unigram entropy.
+    expect(want[sp.pad]!).toBeLessThan(Math.min(...Array.from(want).filter((_, i) => ![sp.pad, sp.cls, sp.sep, sp.mask].includes(i))) + 1e-6);
+    expect(u.mlm).toBeLessThan(z.mlm - 0.5);
+    await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), generatorBias: 'frequent' as 'zeros' })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('generatorBias') });
   });
 
   test('an existing run needs --resume; bad values are ERR_CONFIG naming the field', async () => {

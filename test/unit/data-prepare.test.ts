@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { buildSync } from 'esbuild';
 import { ElectraTokenizer, trainWordPiece, WordCounter } from '../../src/tokenizer';
 import { prepare, PretrainDataset, checkVocab, BatchLoader, Sampler, readMeta, type Batch } from '../../src/data';
+import { logUnigramBias, tokenCounts } from '../../src/train/unigram';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'prep-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -248,5 +249,47 @@ describe('sampler and loader', () => {
     for await (const b of l) n += b.shape[0];
     expect(n).toBe(12);
     p.close();
+  });
+});
+
+describe('unigram counts for --generator-bias unigram', () => {
+  const out = path.join(tmp, 'd-unigram');
+  let ds: PretrainDataset;
+  beforeAll(async () => {
+    await prepare({ corpus, tokenizer: tok, out, maxLength: 32, shardSize: 100, workers: 0, progress: false, seed: 3 });
+    ds = PretrainDataset.open(out);
+  });
+  afterAll(() => ds.close());
+
+  test('tokenCounts counts the attended tokens of every example, or of an even sample', () => {
+    const direct = (rows: number[]) => {
+      const c = new Float64Array(tok.vocabSize);
+      for (const i of rows) {
+        const e = ds.get(i);
+        e.ids.forEach((id, k) => {
+          if (e.attentionMask[k] === 1) c[id]! += 1;
+        });
+      }
+      return Array.from(c);
+    };
+    const all = Array.from({ length: ds.length }, (_, i) => i);
+    expect(Array.from(tokenCounts(ds.all(), tok.vocabSize))).toEqual(direct(all));
+    // A view in the middle, sampled: 7 rows evenly spread over it.
+    const view = { dataset: ds, start: 5, length: 40 };
+    expect(Array.from(tokenCounts(view, tok.vocabSize, 7))).toEqual(direct(Array.from({ length: 7 }, (_, k) => 5 + Math.floor((k * 40) / 7))));
+    const pad = tok.specialIds.pad;
+    expect(tokenCounts(ds.all(), tok.vocabSize)[pad]).toBe(0); // padding is never attended
+  });
+
+  test('logUnigramBias: softmax of the bias is the add-one-smoothed frequency; excluded ids count 0', () => {
+    const counts = Float64Array.from([5, 0, 100, 3, 7, 0]);
+    const b = logUnigramBias(counts, [2]); // id 2 excluded although frequent
+    const c = [5, 0, 0, 3, 7, 0].map((x) => x + 1);
+    const total = c.reduce((a, x) => a + x, 0);
+    const z = Array.from(b, Math.exp).reduce((a, x) => a + x, 0);
+    Array.from(b).forEach((x, i) => expect(Math.exp(x) / z).toBeCloseTo(c[i]! / total, 6));
+    expect(Math.abs(Array.from(b).reduce((a, x) => a + x, 0))).toBeLessThan(1e-5); // centred
+    expect(b[2]).toBe(b[1]); // excluded = unseen
+    expect(b[4]!).toBeGreaterThan(b[0]!);
   });
 });

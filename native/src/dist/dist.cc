@@ -116,7 +116,17 @@ ProcessGroupHandle::ProcessGroupHandle(const DistOptions& o) : o_(o), impl_(std:
   });
 }
 
-ProcessGroupHandle::~ProcessGroupHandle() = default;
+ProcessGroupHandle::~ProcessGroupHandle() {
+  // An explicit shutdown, as torch.distributed.destroy_process_group() does: NCCL's communicators
+  // and watchdog thread are released now rather than at process exit (where ProcessGroupNCCL
+  // warns that it was never shut down). Gloo's shutdown does nothing. Never throws from here.
+  if (impl_ && impl_->pg) {
+    try {
+      impl_->pg->shutdown();
+    } catch (const std::exception&) {
+    }
+  }
+}
 
 torch::Device ProcessGroupHandle::device() const { return impl_->device; }
 
