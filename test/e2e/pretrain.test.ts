@@ -138,6 +138,20 @@ print('ok', d(**ids).logits.shape[1])
     await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), generatorBias: 'frequent' as 'zeros' })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('generatorBias') });
   });
 
+  test('the CLI passes --temperature and --generator-bias to the run', () => {
+    const out = path.join(s.dir, 'cli-flags');
+    const r = spawnSync(process.execPath, [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '1', '--batch', '4', '--lr', '0',
+      '--temperature', '2', '--generator-bias', 'unigram', '--eval-every', '0', '--no-progress'], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr.slice(-800) }).toEqual({ status: 0, stderr: '' });
+    const ck = listCheckpoints(out).pop()!.dir;
+    const state = JSON.parse(fs.readFileSync(path.join(ck, 'trainer_state.json'), 'utf8')) as { options: { temperature: number } };
+    expect(state.options.temperature).toBe(2);
+    const bias = readSafetensors(path.join(ck, 'generator', 'model.safetensors')).tensors.get('generator_lm_head.bias')!.data as Float32Array;
+    expect(bias.some((x) => x !== 0)).toBe(true);
+    const bad = spawnSync(process.execPath, [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', path.join(s.dir, 'cli-bad'), '--steps', '1', '--temperature', 'hot'], { encoding: 'utf8' });
+    expect({ status: bad.status, err: bad.stderr }).toMatchObject({ status: 1, err: expect.stringContaining('temperature') });
+  });
+
   test('an existing run needs --resume; bad values are ERR_CONFIG naming the field', async () => {
     await expect(pretrain({ ...base, out: path.join(s.dir, 'run-a') })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('--resume') });
     await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), batch: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('batch') });
