@@ -7,6 +7,10 @@
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+#ifndef TORCH_VERSION_MAJOR
+#error "torch/version.h did not define TORCH_VERSION_MAJOR"
+#endif
 #endif
 #ifdef ELECTRA_WITH_GLOO
 #ifndef USE_C10D_GLOO
@@ -120,12 +124,14 @@ ProcessGroupHandle::~ProcessGroupHandle() {
   // An explicit shutdown, as torch.distributed.destroy_process_group() does: NCCL's communicators
   // and watchdog thread are released now rather than at process exit (where ProcessGroupNCCL
   // warns that it was never shut down). Gloo's shutdown does nothing. Never throws from here.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   if (impl_ && impl_->pg) {
     try {
       impl_->pg->shutdown();
     } catch (const std::exception&) {
     }
   }
+#endif
 }
 
 torch::Device ProcessGroupHandle::device() const { return impl_->device; }
