@@ -39,6 +39,8 @@ const finetuneSchema = z
     warmup: z.number().min(0).max(1).default(0.1),
     weightDecay: z.number().min(0).default(0.01),
     clipNorm: z.number().min(0).default(1),
+    /** Adam bias correction (off in the original ELECTRA optimizer, on in PyTorch's AdamW). */
+    biasCorrection: z.boolean().default(false),
     maxLength: z.number().int().min(8).max(4096).default(128),
     seed: z.number().int().min(0).default(42),
     /** Stop after this many epochs without improvement of the dev metric (0: never). */
@@ -305,6 +307,7 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
       warmupSteps: Math.round(o.warmup * totalSteps),
       totalSteps,
       clipNorm: o.clipNorm,
+      biasCorrection: o.biasCorrection,
       lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, layerDecay),
       precision: o.precision,
       seed: o.seed,
