@@ -220,7 +220,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
         const parts = await trainer.loadWeights(o.initFrom);
         if (lead) process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
       } else if (o.generatorBias === 'unigram') {
-        // Every rank computes the same counts from the same (whole) training view.
+        // Every rank computes the same counts (the same deterministic sample of the training view).
         const sp = tokenizer.specialIds;
         await trainer.setGeneratorBias(logUnigramBias(tokenCounts(train, tokenizer.vocabSize), [sp.pad, sp.cls, sp.sep, sp.mask]));
       }
