@@ -216,9 +216,10 @@ function simulateFullDisk(under: string, failAt: number): { restore: () => void;
     if (n === 0) return;
     const index = trace.length;
     const file = path.relative(root, p);
-    trace.push({ file, where: `${what} ${file}`, before: used, index });
+    const where = `${what} ${file}`;
+    trace.push({ file, where, before: used, index });
     if (index >= failAt) {
-      failed.push(`${what} ${file}`);
+      failed.push(where);
       const e = new Error(`ENOSPC: no space left on device, ${what}`) as NodeJS.ErrnoException;
       Object.assign(e, { code: 'ENOSPC', errno: -28, syscall: what });
       throw e;
