@@ -21,6 +21,8 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --layer-decay X     layer-wise lr decay (0.8, 0.9 Large; 1 = off): top layer lr*X, embeddings lr*X^(L+1)
   --warmup X          fraction of steps warming up (0.1)   --weight-decay X (0.01)
   --max-len N         tokens per example, longer ones are truncated (128)
+  --windows N         classification/regression: cut a long text into up to N windows of max-len
+                      tokens instead (trained on each; scored as the mean of their logits) (1)
   --patience N        early stopping: epochs without dev improvement (2; 0 = off)
   --train-limit N     use only N training examples (sample-efficiency runs)
   --random-init       same architecture, random weights (baseline)
@@ -44,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     warmup: { type: 'string' },
     'weight-decay': { type: 'string' },
     'max-len': { type: 'string' },
+    windows: { type: 'string' },
     patience: { type: 'string' },
     'train-limit': { type: 'string' },
     'random-init': { type: 'boolean' },
@@ -80,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
     warmup: num(v.warmup, 'warmup', { min: 0, max: 1 }),
     weightDecay: num(v['weight-decay'], 'weight-decay', { min: 0 }),
     maxLength: num(v['max-len'], 'max-len', { int: true, min: 8 }),
+    windows: num(v.windows, 'windows', { int: true, min: 1 }),
     patience: num(v.patience, 'patience', { int: true, min: 0 }),
     trainLimit: num(v['train-limit'], 'train-limit', { int: true, min: 1 }),
     randomInit: v['random-init'] ?? false,

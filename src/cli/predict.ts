@@ -21,6 +21,8 @@ options:
   --batch N          texts per forward pass (default 32)
   --max-length N     tokens per text (default: the model's max_position_embeddings)
   --no-truncation    a text longer than that is an error (ERR_INPUT) instead of being cut
+  --windows N        classification: score a long text in up to N windows of max-length tokens
+                     and average them (default: what the model was fine-tuned with, else 1)
   --pairs            each TEXT / line is "text<TAB>pair" (sequence classification of pairs)
   --question Q       the question (question answering)
   --device D         cpu (default), cuda, cuda:1, ...
@@ -36,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       batch: { type: 'string' },
       'max-length': { type: 'string' },
       'no-truncation': { type: 'boolean' },
+      windows: { type: 'string' },
       pairs: { type: 'boolean' },
       question: { type: 'string' },
       device: { type: 'string' },
@@ -49,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   const maxLength = num(values['max-length'], 'max-length', { int: true, min: 3 });
+  const windows = num(values.windows, 'windows', { int: true, min: 1 });
   const opts = { batchSize, maxLength, truncation: !values['no-truncation'] };
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
   const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
@@ -57,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     if (head === 'question-answering' && values.question === undefined) throw new ElectraError('ERR_CONFIG', `${values.model} answers questions: give --question Q (each TEXT is a context)`);
     if (head !== 'question-answering' && values.question !== undefined) throw new ElectraError('ERR_CONFIG', `--question needs a question-answering model; ${values.model} has head "${head}"`);
     if (values.pairs && head !== 'sequence-classification') throw new ElectraError('ERR_CONFIG', '--pairs needs a sequence-classification model');
+    if (windows !== undefined && head !== 'sequence-classification') throw new ElectraError('ERR_CONFIG', '--windows needs a sequence-classification model');
     if (head === 'none' || head === 'generator') {
       throw new ElectraError('ERR_CHECKPOINT', `${values.model} has no task head (head "${head}"): fine-tune it first, or use electra embed for embeddings`);
     }
@@ -64,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
       if (head === 'sequence-classification') {
         const inputs: TextInput[] = values.pairs ? texts.map(splitPair) : texts;
-        const rs = await model.classify(inputs, opts);
+        const rs = await model.classify(inputs, { ...opts, windows });
         rs.forEach((r, i) => {
           const t = inputs[i]!;
           if (values.json) out(JSON.stringify(typeof t === 'string' ? { text: t, ...r } : { text: t[0], pair: t[1], ...r }));

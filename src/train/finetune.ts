@@ -15,6 +15,7 @@ import { inspectHfDir } from '../checkpoint/hf';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
+import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../infer/windows';
 import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
 
 const finetuneSchema = z
@@ -42,6 +43,13 @@ const finetuneSchema = z
     /** Adam bias correction (off in the original ELECTRA optimizer, on in PyTorch's AdamW). */
     biasCorrection: z.boolean().default(false),
     maxLength: z.number().int().min(8).max(4096).default(128),
+    /**
+     * Sequence classification / regression of single texts: cut each text into up to this many
+     * windows of `maxLength` tokens instead of truncating it; training sees every window with the
+     * text's label, evaluation (and `classify` of the saved model, by default) averages the windows'
+     * logits. Recorded in the saved config.json as `electra_node_windows`.
+     */
+    windows: z.number().int().min(1).max(MAX_WINDOWS).default(1),
     seed: z.number().int().min(0).default(42),
     /** Stop after this many epochs without improvement of the dev metric (0: never). */
     patience: z.number().int().min(0).default(2),
@@ -87,6 +95,8 @@ export interface FinetuneSummary {
   dev: EvalResult;
   test?: EvalResult;
   trainExamples: number;
+  /** Training features: one per example, or one per window with `windows` > 1. */
+  trainFeatures: number;
   truncated: number;
   seconds: number;
   stoppedEarly: boolean;
@@ -140,9 +150,11 @@ function nativeHead(kind: TaskKind): Head {
   return kind === 'regression' ? 'sequence-classification' : kind;
 }
 
-function headConfig(kind: TaskKind, labels: string[]): Record<string, unknown> {
-  if (kind === 'question-answering') return { num_labels: 2 };
-  if (kind === 'regression') return { num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, problem_type: 'regression' };
+function headConfig(kind: TaskKind, labels: string[], windows: number): Record<string, unknown> {
+  // The window count is written only when above 1 (and cleared when a windowed model is fine-tuned again without).
+  const win = { [WINDOWS_KEY]: windows > 1 ? windows : undefined };
+  if (kind === 'question-answering') return { num_labels: 2, ...win };
+  if (kind === 'regression') return { num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, problem_type: 'regression', ...win };
   const id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
   const label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
   return {
@@ -150,10 +162,11 @@ function headConfig(kind: TaskKind, labels: string[]): Record<string, unknown> {
     id2label,
     label2id,
     ...(kind === 'sequence-classification' ? { problem_type: 'single_label_classification' } : {}),
+    ...win,
   };
 }
 
-function softmaxArgmax(data: Float32Array, off: number, n: number): number {
+function argmaxAt(data: ArrayLike<number>, off: number, n: number): number {
   let best = 0;
   for (let j = 1; j < n; j++) if (data[off + j]! > data[off + best]!) best = j;
   return best;
@@ -169,8 +182,12 @@ export async function evaluateTask(
   opts: { batch: number; padId: number; maxAnswerLength?: number },
 ): Promise<EvalResult> {
   const order = feats.map((_, i) => i).sort((a, b) => feats[a]!.ids.length - feats[b]!.ids.length);
-  const predCls = new Array<number>(feats.length);
-  const predVal = new Array<number>(feats.length);
+  // Sequence classification and regression: an example's logits are the mean over its features
+  // (one per window; see src/infer/windows.ts), so the sums are kept per example.
+  const nEx = examples.length;
+  const L = kind === 'regression' ? 1 : labels.length;
+  const sums = new Float64Array(kind === 'sequence-classification' || kind === 'regression' ? nEx * L : 0);
+  const gold = new Array<number>(nEx);
   const predTags: string[][] = new Array(feats.length);
   const predAns: string[] = new Array(feats.length);
   for (let s = 0; s < order.length; s += opts.batch) {
@@ -179,14 +196,16 @@ export async function evaluateTask(
     const r = await model.forward(batch);
     idx.forEach((fi, b) => {
       const f = feats[fi]!;
-      if (kind === 'sequence-classification') predCls[fi] = softmaxArgmax(r.classification!.data, b * labels.length, labels.length);
-      else if (kind === 'regression') predVal[fi] = r.classification!.data[b]!;
+      if (kind === 'sequence-classification' || kind === 'regression') {
+        addInto(sums, f.example * L, r.classification!.data.subarray(b * L, (b + 1) * L));
+        gold[f.example] = f.label!;
+      }
       else if (kind === 'token-classification') {
         const words = (examples[fi] as TagExample).words.length;
         const tags = new Array<string>(words).fill('O');
         for (let i = 0; i < f.ids.length; i++) {
           const w = f.wordOf![i]!;
-          if (w >= 0) tags[w] = labels[softmaxArgmax(r.tokens!.data, (b * T + i) * labels.length, labels.length)]!;
+          if (w >= 0) tags[w] = labels[argmaxAt(r.tokens!.data, (b * T + i) * labels.length, labels.length)]!;
         }
         predTags[fi] = tags;
       } else {
@@ -209,15 +228,20 @@ export async function evaluateTask(
       }
     });
   }
-  if (kind === 'sequence-classification') {
-    const gold = feats.map((f) => f.label!);
-    const acc = accuracy(predCls, gold);
-    return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(predCls, gold, labels.length), mcc: matthews(predCls, gold, labels.length), examples: feats.length };
-  }
-  if (kind === 'regression') {
-    const gold = feats.map((f) => f.label!);
-    const sp = spearman(predVal, gold);
-    return { metric: sp, metricName: 'spearman', pearson: pearson(predVal, gold), spearman: sp, examples: feats.length };
+  if (kind === 'sequence-classification' || kind === 'regression') {
+    // The mean of the windows' logits has the argmax (and, for regression, the value) of their sum / count.
+    const count = new Array<number>(nEx).fill(0);
+    for (const f of feats) count[f.example]!++;
+    const missing = count.findIndex((c) => c === 0);
+    if (missing >= 0) throw new ElectraError('ERR_DATA', `evaluation: example ${missing} has no features`);
+    if (kind === 'sequence-classification') {
+      const pred = Array.from({ length: nEx }, (_, i) => argmaxAt(sums, i * L, L));
+      const acc = accuracy(pred, gold);
+      return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(pred, gold, labels.length), mcc: matthews(pred, gold, labels.length), examples: nEx };
+    }
+    const pred = Array.from({ length: nEx }, (_, i) => sums[i]! / count[i]!);
+    const sp = spearman(pred, gold);
+    return { metric: sp, metricName: 'spearman', pearson: pearson(pred, gold), spearman: sp, examples: nEx };
   }
   if (kind === 'token-classification') {
     const r = entityF1(predTags, examples.map((e) => (e as TagExample).tags));
@@ -235,7 +259,7 @@ export async function evaluateTask(
 /** Loads the model for fine-tuning: pre-trained weights with a fresh head, or all random. */
 async function loadForTask(o: FinetuneOptions, dir: string, kind: TaskKind, labels: string[]): Promise<Electra> {
   const head = nativeHead(kind);
-  const extra = headConfig(kind, labels);
+  const extra = headConfig(kind, labels, o.windows);
   const info = inspectHfDir(dir);
   if (o.randomInit) {
     const { architectures: _a, id2label: _i, label2id: _l, num_labels: _n, problem_type: _p, ...rest } = info.config as ElectraConfig & Record<string, unknown>;
@@ -275,6 +299,9 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
   if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0 && !fs.existsSync(path.join(o.out, 'config.json'))) {
     throw new ElectraError('ERR_IO', `${o.out} exists and is not a model directory; refusing to replace it`);
   }
+  if (o.windows > 1 && kind !== 'sequence-classification' && kind !== 'regression') {
+    throw new ElectraError('ERR_CONFIG', `windows > 1 applies to sequence classification and regression, not ${kind}`);
+  }
   const data: TaskData = loadTaskData(o.task, { kind, dev: o.dev, test: o.test, seed: o.seed, textField: o.textField, pairField: o.pairField, labelField: o.labelField });
   for (const n of data.notes) log(n);
   let train = data.train;
@@ -286,12 +313,13 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
   try {
     const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
     const [trainF, devF, testF] = await Promise.all([
-      encodeTask(tok, kind, train, data.labels, maxLength),
-      encodeTask(tok, kind, data.dev, data.labels, maxLength),
-      encodeTask(tok, kind, data.test, data.labels, maxLength),
+      encodeTask(tok, kind, train, data.labels, maxLength, o.windows),
+      encodeTask(tok, kind, data.dev, data.labels, maxLength, o.windows),
+      encodeTask(tok, kind, data.test, data.labels, maxLength, o.windows),
     ]);
     const truncated = trainF.filter((f) => f.truncated > 0).length;
-    if (truncated) log(`${truncated} of ${trainF.length} training examples truncated to ${maxLength} tokens`);
+    if (o.windows > 1) log(`${train.length} training examples as ${trainF.length} windows of up to ${maxLength} tokens (at most ${o.windows} per text)`);
+    if (truncated) log(`${truncated} of ${train.length} training examples truncated to ${o.windows > 1 ? `${o.windows} windows of ` : ''}${maxLength} tokens`);
     const stepsPerEpoch = Math.ceil(trainF.length / o.batch);
     const totalSteps = stepsPerEpoch * o.epochs;
     const params = model.parameters();
@@ -368,7 +396,8 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
       bestEpoch: best!.epoch,
       dev: best!.dev,
       test,
-      trainExamples: trainF.length,
+      trainExamples: train.length,
+      trainFeatures: trainF.length,
       truncated,
       seconds: (Date.now() - t0) / 1000,
       stoppedEarly,

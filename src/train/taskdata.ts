@@ -14,6 +14,7 @@ import { ElectraError } from '../errors';
 import { loadSpamAssassin, readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
 import { Rng } from '../data/rng';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { splitWindows } from '../infer/windows';
 
 export type TaskKind = 'sequence-classification' | 'regression' | 'token-classification' | 'question-answering';
 export const TASK_KINDS: readonly TaskKind[] = ['sequence-classification', 'regression', 'token-classification', 'question-answering'];
@@ -234,10 +235,16 @@ export interface Feature {
   wordOf?: number[];
   /** Tokens dropped by truncation. */
   truncated: number;
+  /** Index of the example this feature came from (several features per example with windows). */
+  example: number;
 }
 
-/** Encodes examples for `kind` (truncating to `maxLength` tokens). */
-export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: readonly AnyExample[], labels: readonly string[], maxLength: number): Promise<Feature[]> {
+/**
+ * Encodes examples for `kind` (truncating to `maxLength` tokens). With `windows` > 1 (sequence
+ * classification and regression of single texts), a long text gives up to `windows` features, one
+ * per window of `maxLength` tokens (`src/infer/windows.ts`), each with the text's label.
+ */
+export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: readonly AnyExample[], labels: readonly string[], maxLength: number, windows = 1): Promise<Feature[]> {
   const out: Feature[] = [];
   const labelId = new Map(labels.map((l, i) => [l, i]));
   const chunk = 256;
@@ -247,13 +254,25 @@ export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: read
       const ex = part as FinetuneExample[];
       const inputs = ex.map((e) => (e.textPair !== undefined ? ([e.text, e.textPair] as const) : e.text));
       const full = await tok.encodeBatch(inputs);
+      const label = (i: number) => (kind === 'regression' ? Number(ex[i]!.label) : labelId.get(ex[i]!.label!)!);
+      if (windows > 1) {
+        full.forEach((e, i) => {
+          if (ex[i]!.textPair !== undefined) throw new ElectraError('ERR_CONFIG', 'windows > 1 takes single texts, not text pairs');
+          const w = splitWindows(e.ids, maxLength, windows, tok.clsId, tok.sepId);
+          w.windows.forEach((ids, k) =>
+            out.push({ ids, typeIds: new Array<number>(ids.length).fill(0), label: label(i), truncated: k === 0 ? w.truncated : 0, example: b + i }),
+          );
+        });
+        continue;
+      }
       const enc = await tok.encodeBatch(inputs, { maxLength });
       enc.forEach((e, i) =>
         out.push({
           ids: e.ids,
           typeIds: e.typeIds,
-          label: kind === 'regression' ? Number(ex[i]!.label) : labelId.get(ex[i]!.label!)!,
+          label: label(i),
           truncated: full[i]!.ids.length - e.ids.length,
+          example: b + i,
         }),
       );
     } else if (kind === 'token-classification') {
@@ -285,7 +304,7 @@ export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: read
             lastWord = lo;
           }
         }
-        out.push({ ids: e.ids, typeIds: e.typeIds, tags, wordOf, truncated: full.ids.length - e.ids.length });
+        out.push({ ids: e.ids, typeIds: e.typeIds, tags, wordOf, truncated: full.ids.length - e.ids.length, example: out.length });
       }
     } else {
       for (const x of part as QaExample[]) {
@@ -308,7 +327,7 @@ export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: read
             end = te;
           }
         }
-        out.push({ ids: e.ids, typeIds: e.typeIds, start, end, offsets: e.offsets, contextMask, truncated: full.ids.length - e.ids.length });
+        out.push({ ids: e.ids, typeIds: e.typeIds, start, end, offsets: e.offsets, contextMask, truncated: full.ids.length - e.ids.length, example: out.length });
       }
     }
   }

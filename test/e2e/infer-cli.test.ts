@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Electra } from '../../src/electra';
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'electra.cjs');
 const FIX = path.join(__dirname, '..', 'fixtures', 'models');
@@ -68,6 +69,26 @@ describe('electra predict / embed / detect', () => {
       expect(g.pair).toBe(EXP.pairs[i]![1]);
       expect(maxDiff(LABELS.map((l) => g.scores[l]!), EXP.seqcls.pairs[i]!.probs)).toBeLessThan(1e-5);
     });
+  });
+
+  test('predict --windows scores long texts in windows, as the classify API does', async () => {
+    const r = run(['predict', '--model', path.join(FIX, 'seqcls'), '--json', '--max-length', '8', '--windows', '3', ...EXP.texts]);
+    ok(r);
+    const got = lines(r.stdout) as unknown as { scores: Record<string, number>; truncated: number; windows: number }[];
+    const m = await Electra.load(path.join(FIX, 'seqcls'));
+    try {
+      const want = await m.classify(EXP.texts, { maxLength: 8, windows: 3 });
+      expect(want.some((w) => w.windows > 1)).toBe(true);
+      got.forEach((g, i) => {
+        expect(g.windows).toBe(want[i]!.windows);
+        expect(g.truncated).toBe(want[i]!.truncated);
+        expect(maxDiff(LABELS.map((l) => g.scores[l]!), LABELS.map((l) => want[i]!.scores[l]!))).toBeLessThan(1e-6);
+      });
+    } finally {
+      m.dispose();
+    }
+    expect(run(['predict', '--model', path.join(FIX, 'qa'), '--question', 'q', '--windows', '2', 'x']).stderr).toMatch(/ERR_CONFIG: --windows needs a sequence-classification model/);
+    expect(run(['predict', '--model', path.join(FIX, 'seqcls'), '--windows', '0', 'x']).stderr).toMatch(/ERR_CONFIG: .*windows/);
   });
 
   test('predict tags tokens, answers questions and detects replaced tokens by the head of the model', () => {

@@ -176,6 +176,76 @@ with torch.no_grad(): print(json.dumps(m(**enc).logits.tolist()))
     expect(s.dev.exactMatch).toBeGreaterThan(0.8);
   }, 240_000);
 
+  test('windows: a label word beyond the first window is learned with windows and not without; classify averages the windows', async () => {
+    // 20-30 filler words, then "good" or "bad" among 4-8 more: always past the first 14 text
+    // tokens (maxLength 16), so a truncating model never sees it.
+    const longRows = (n: number, seed: number) => {
+      const r = rng(seed);
+      const rows = ['text,label'];
+      for (let i = 0; i < n; i++) {
+        const good = r() < 0.5;
+        const pick = () => filler[Math.floor(r() * filler.length)]!;
+        const tail = Array.from({ length: 4 + Math.floor(r() * 5) }, pick);
+        tail.splice(Math.floor(r() * tail.length), 0, good ? 'good' : 'bad');
+        rows.push(`${[...Array.from({ length: 20 + Math.floor(r() * 11) }, pick), ...tail].join(' ')},${good ? 'pos' : 'neg'}`);
+      }
+      return rows;
+    };
+    const train = writeLines('win-train.csv', longRows(200, 21));
+    const dev = writeLines('win-dev.csv', longRows(60, 22));
+    const common = { model: MODEL, task: train, dev, test: dev, epochs: 6, lr: 2e-3, batch: 16, layerDecay: 0.9, patience: 0, seed: 1, maxLength: 16 };
+    const out = path.join(tmp, 'win-out');
+    const w = await finetune({ ...common, out, windows: 3 });
+    const t = await finetune({ ...common, out: path.join(tmp, 'win-trunc') });
+    expect(w.trainExamples).toBe(200);
+    expect(w.trainFeatures).toBeGreaterThan(2 * 200); // 22-39 text tokens: 2-3 windows of 14
+    expect(t.trainFeatures).toBe(200);
+    expect(w.dev.metric).toBeGreaterThan(0.9);
+    expect(t.dev.metric).toBeLessThan(0.75); // the label word is never in the first window
+    expect(w.dev.examples).toBe(60); // scored per text, not per window
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(cfg.electra_node_windows).toBe(3);
+    expect(JSON.parse(fs.readFileSync(path.join(tmp, 'win-trunc', 'config.json'), 'utf8')).electra_node_windows).toBeUndefined();
+    // classify: the saved window count is the default; the result is the softmax of the mean of
+    // the windows' logits, computed here from forward passes over the windows.
+    const m = await Electra.load(out);
+    const tok = ElectraTokenizer.load(out);
+    try {
+      const text = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau good upsilon phi';
+      const [r] = await m.classify([text], { maxLength: 16 });
+      const e = await tok.encode(text);
+      const body = e.ids.slice(1, -1);
+      expect(r!.windows).toBe(Math.ceil(body.length / 14));
+      let m0 = 0, m1 = 0;
+      for (let k = 0; k < r!.windows; k++) {
+        const ids = [tok.clsId, ...body.slice(k * 14, (k + 1) * 14), tok.sepId];
+        const f = await m.forward({ inputIds: Int32Array.from(ids), shape: [1, ids.length] });
+        m0 += f.classification!.data[0]! / r!.windows;
+        m1 += f.classification!.data[1]! / r!.windows;
+      }
+      const p1 = 1 / (1 + Math.exp(m0 - m1));
+      expect(r!.scores.pos!).toBeCloseTo(p1, 5);
+      expect(r!.truncated).toBe(0);
+      const [one] = await m.classify([text], { maxLength: 16, windows: 1 });
+      expect(one!.windows).toBe(1);
+      expect(one!.truncated).toBe(body.length - 14);
+      // More text than the windows hold: counted, or ERR_INPUT without truncation; pairs are refused.
+      const long = Array.from({ length: 60 }, (_, i) => filler[i % filler.length]).join(' ');
+      const [lr] = await m.classify([long], { maxLength: 16 });
+      expect(lr!.windows).toBe(3);
+      expect(lr!.truncated).toBe(60 - 42);
+      await expect(m.classify([long], { maxLength: 16, truncation: false })).rejects.toThrow(/texts\[0\] has 62 tokens, more than 3 windows of 16/);
+      await expect(m.classify([['alpha', 'beta']], { maxLength: 16 })).rejects.toThrow(/text pair; windows > 1 takes single texts/);
+      await expect(m.classify(['alpha'], { windows: 0 })).rejects.toMatchObject({ code: 'ERR_INPUT' });
+      await expect(m.classify(['alpha'], { windows: 1.5 })).rejects.toThrow(/windows must be an integer from 1 to 64/);
+    } finally {
+      m.dispose();
+    }
+    await expect(finetune({ ...common, head: 'token-classification', task: writeLines('win-tag.jsonl', ['{"tokens": ["paris"], "tags": ["B-LOC"]}']), dev: undefined, test: undefined, out: path.join(tmp, 'win-bad'), windows: 2 })).rejects.toThrow(
+      /windows > 1 applies to sequence classification and regression/,
+    );
+  }, 240_000);
+
   test('early stopping ends the run when the dev metric stops improving', async () => {
     const train = writeLines('es-train.csv', sentimentRows(64, 9));
     const s = await finetune({ model: MODEL, task: train, dev: writeLines('es-dev.csv', sentimentRows(40, 10)), out: path.join(tmp, 'es-out'), epochs: 30, lr: 3e-3, batch: 16, patience: 1 });
