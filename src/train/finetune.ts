@@ -199,8 +199,7 @@ export async function evaluateTask(
       if (kind === 'sequence-classification' || kind === 'regression') {
         addInto(sums, f.example * L, r.classification!.data.subarray(b * L, (b + 1) * L));
         gold[f.example] = f.label!;
-      }
-      else if (kind === 'token-classification') {
+      } else if (kind === 'token-classification') {
         const words = (examples[fi] as TagExample).words.length;
         const tags = new Array<string>(words).fill('O');
         for (let i = 0; i < f.ids.length; i++) {
