@@ -40,10 +40,13 @@ export async function run(argv: string[]): Promise<number> {
     'vocab-size': { type: 'string' },
     batch: { type: 'string' },
     'generator-bias': { type: 'string' },
+    corpus: { type: 'string', multiple: true },
   });
   if (v.help) {
     process.stdout.write(
-      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram]\n',
+      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...]\n' +
+        '  --corpus SRC  pre-training text, repeatable (default: sotu). `--corpus sotu --corpus spam-assassin-train` adds the\n' +
+        '                unlabelled e-mails of the spam-assassin train split (task-adaptive pre-training; never dev/test e-mails)\n',
     );
     return 0;
   }
@@ -56,8 +59,19 @@ export async function run(argv: string[]): Promise<number> {
   const tokDir = path.join(out, 'tokenizer');
   const dataDir = path.join(out, 'data');
   const runDir = path.join(out, 'run');
-  const tok = await ensureVocab('sotu', tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 64 }) ?? 8192);
-  await ensureData('sotu', tok, dataDir, 128);
+  const corpus = v.corpus?.length ? v.corpus : ['sotu'];
+  // The vocabulary and the prepared data are reused only when they were made from the same corpus
+  // (a folder from before corpus.json existed was made from sotu).
+  const corpusFile = path.join(out, 'corpus.json');
+  const previous: unknown = fs.existsSync(corpusFile) ? JSON.parse(fs.readFileSync(corpusFile, 'utf8')) : fs.existsSync(tokDir) ? ['sotu'] : undefined;
+  if (previous !== undefined && JSON.stringify(previous) !== JSON.stringify(corpus)) {
+    process.stderr.write(`electra demo: ${out} was made from ${JSON.stringify(previous)}, not ${JSON.stringify(corpus)}: training the vocabulary and preparing the data again\n`);
+    fs.rmSync(tokDir, { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  const tok = await ensureVocab(corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 64 }) ?? 8192);
+  await ensureData(corpus, tok, dataDir, 128);
+  fs.writeFileSync(corpusFile, JSON.stringify(corpus) + '\n');
   if (fs.existsSync(runDir)) {
     process.stderr.write(`electra demo: replacing the previous demo run in ${runDir}\n`);
     fs.rmSync(runDir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { num, parse } from './args';
 
 const HELP = `usage: electra prepare --corpus SRC [--corpus SRC...] --vocab DIR --out DIR [options]
 
-  --corpus SRC         file, folder, .gz, .jsonl, '-' (stdin) or 'sotu' (built-in); repeatable
+  --corpus SRC         file, folder, .gz, .jsonl, '-' (stdin), or built-in: 'sotu', 'spam-assassin-train'; repeatable
   --vocab PATH         tokenizer folder (tokenizer.json or vocab.txt) or file
   --out DIR            output folder (shards + meta.json)
   --max-len N          tokens per example (default 128)

@@ -7,7 +7,7 @@ import { num, parse } from './args';
 
 const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
 
-  --corpus SRC        text file/folder, .jsonl, .gz, - (stdin) or "sotu"; trains a vocabulary
+  --corpus SRC        text file/folder, .jsonl, .gz, - (stdin), "sotu" or "spam-assassin-train"; trains a vocabulary
                       (unless --tokenizer) and prepares the data under OUT
   --data DIR          data prepared by \`electra prepare\`
   --tokenizer DIR     the tokenizer the data was prepared with (vocab.txt / tokenizer.json)

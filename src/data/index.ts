@@ -1,5 +1,5 @@
 /** Public data API: corpora, fine-tuning sets, example building, prepared shards, the batch loader. */
-export { readCorpus, listFiles, corpusSize, loadSotu, loadBuiltinPackage, streamOf, BUILTIN_CORPORA, type CorpusDocument, type CorpusOptions } from './corpus';
+export { readCorpus, listFiles, corpusSize, loadSotu, loadBuiltinPackage, streamOf, BUILTIN_CORPORA, isBuiltinCorpus, type CorpusDocument, type CorpusOptions } from './corpus';
 export {
   readFinetuneFile,
   parseFinetuneBuffer,

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ElectraError } from '../errors';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
-import { corpusSize, readCorpus, type CorpusOptions } from './corpus';
+import { corpusSize, isBuiltinCorpus, readCorpus, type CorpusOptions } from './corpus';
 import { ExampleBuilder, type BuiltExample } from './examples';
 import { bytesPerToken, dtypeFor, FORMAT_NAME, FORMAT_VERSION, shardName, type DatasetMeta, type ShardInfo } from './format';
 import { formatBytes, Progress } from './progress';
@@ -93,7 +93,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
 
   const skips = new SkipLog();
   const total = corpusSize(sources);
-  const builtinOnly = sources.every((s) => s === 'sotu');
+  const builtinOnly = sources.every(isBuiltinCorpus);
   const bar = new Progress({ label: 'prepare', total, format: builtinOnly ? (n) => `${n} docs` : formatBytes, enabled: opts.progress ?? true });
   let consumed = 0;
 

