@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isBuiltinCorpus } from '../data/corpus';
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { detectReplaced } from '../infer/detect';
@@ -30,6 +31,18 @@ const SENTENCES: [string, string, string][] = [
   ['the congress must act now to protect the rights of every american citizen .', 'rights', 'cotton'],
   ['we will reduce the federal deficit and balance the budget this year .', 'budget', 'river'],
 ];
+
+/** What the vocabulary and data under a demo folder were made from: the list, null when unknown, undefined when there are none. */
+function previousCorpus(corpusFile: string, tokDir: string): unknown {
+  if (fs.existsSync(corpusFile)) {
+    try {
+      return JSON.parse(fs.readFileSync(corpusFile, 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+  return fs.existsSync(tokDir) ? ['sotu'] : undefined;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
@@ -59,11 +72,14 @@ export async function run(argv: string[]): Promise<number> {
   const tokDir = path.join(out, 'tokenizer');
   const dataDir = path.join(out, 'data');
   const runDir = path.join(out, 'run');
-  const corpus = v.corpus?.length ? v.corpus : ['sotu'];
+  // Files and folders by absolute path, so a later run from another directory compares equal.
+  const corpus = (v.corpus?.length ? v.corpus : ['sotu']).map((c) => (isBuiltinCorpus(c) ? c : path.resolve(c)));
+  if (v.corpus?.includes('-')) throw new ElectraError('ERR_CONFIG', 'electra demo reads its corpus twice (vocabulary, then data) and cannot take standard input: write it to a file');
   // The vocabulary and the prepared data are reused only when they were made from the same corpus
-  // (a folder from before corpus.json existed was made from sotu).
+  // (a folder from before corpus.json existed was made from sotu; an unreadable record, from
+  // something unknown).
   const corpusFile = path.join(out, 'corpus.json');
-  const previous: unknown = fs.existsSync(corpusFile) ? JSON.parse(fs.readFileSync(corpusFile, 'utf8')) : fs.existsSync(tokDir) ? ['sotu'] : undefined;
+  const previous = previousCorpus(corpusFile, tokDir);
   if (previous !== undefined && JSON.stringify(previous) !== JSON.stringify(corpus)) {
     process.stderr.write(`electra demo: ${out} was made from ${JSON.stringify(previous)}, not ${JSON.stringify(corpus)}: training the vocabulary and preparing the data again\n`);
     fs.rmSync(tokDir, { recursive: true, force: true });

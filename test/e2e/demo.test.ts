@@ -50,6 +50,18 @@ describe('electra demo (CLI)', () => {
     expect(fs.readFileSync(path.join(out, 'tokenizer', 'vocab.txt'), 'utf8')).not.toBe(vocab);
   }, 240_000);
 
+  test('an unreadable corpus.json counts as another corpus; standard input is refused', () => {
+    fs.writeFileSync(path.join(out, 'corpus.json'), '{not json');
+    const r = demo([a, b]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/was made from null, not .*: training the vocabulary and preparing the data again/);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'corpus.json'), 'utf8'))).toEqual([a, b]);
+    const stdin = run(['demo', '--out', path.join(tmp, 'y'), '--corpus', '-']);
+    expect(stdin.status).not.toBe(0);
+    expect(stdin.stderr).toMatch(/ERR_CONFIG.*standard input/);
+    expect(fs.existsSync(path.join(tmp, 'y'))).toBe(false);
+  }, 120_000);
+
   test('a corpus that does not exist is ERR_IO naming it, and nothing is written', () => {
     const missing = path.join(tmp, 'nope.txt');
     const r = run(['demo', '--out', path.join(tmp, 'x'), '--steps', '1', '--corpus', missing]);
