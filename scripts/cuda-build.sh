@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The CUDA build on a machine without a GPU: builds the addon with ELECTRA_CUDA=1 into
+# build-cuda/ through the user's path (scripts/install.cjs; with no nvcc the CUDA headers and
+# runtime come from the NVIDIA wheels next to the PyPI torch wheel), checks that it loads and says
+# "cuda" in its build flags, and runs the native tests on the CPU with it. This keeps the CUDA-only
+# code (graph capture, NCCL, CUDA generator state) compiling and linking between GPU sessions; it
+# cannot run it. CI runs it after the main suite (.ci/run). usage: bash scripts/cuda-build.sh
+# Skips (exit 0, with the reason) where the libtorch has no CUDA libraries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+root=$(node -e "const i = require('./scripts/libtorch.cjs').resolveLibtorch(); if (!i.notFound && i.hasCuda) console.log(i.root)")
+if [ -z "$root" ]; then
+  echo "cuda-build: skipped: the libtorch found here has no CUDA libraries (torch_cuda)"
+  exit 0
+fi
+ELECTRA_CUDA=1 ELECTRA_BUILD_DIR=build-cuda node scripts/install.cjs
+export ELECTRA_ADDON="$PWD/build-cuda/Release/electra.node"
+flags=$(node -p "require(process.env.ELECTRA_ADDON).runtime().buildFlags")
+case ",$flags," in
+  *,cuda,*) ;;
+  *) echo "cuda-build: the addon's build flags are '$flags', not a CUDA build"; exit 1 ;;
+esac
+echo "cuda-build: built and loaded ($flags)"
+npx jest --runInBand test/native/addon.test.ts test/native/model.test.ts test/native/pretrain-step.test.ts \
+  test/native/finetune.test.ts test/native/vocab-padding.test.ts "$@"
+echo "cuda-build: done in $(( $(date +%s) - t0 )) s"
