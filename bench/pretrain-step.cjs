@@ -19,6 +19,8 @@ const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps
 
 async function ours(cudaGraph = false) {
   if (v.device === 'cpu') E.setNumThreads(threads);
+  // Peak memory per variant: the eager and the graph runs share this process.
+  else require('../build/Release/electra.node').cudaRelease();
   const preset = E.PRESETS[v.preset];
   const disc = E.presetConfig(v.preset, { vocab_size: V, max_position_embeddings: Math.max(512, T) });
   const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: preset.generatorFraction, special: { pad: 0, cls: 2, sep: 3, mask: 4 }, lr: 5e-4, warmupSteps: 0, totalSteps: 1e6, device: v.device, precision: v.bf16 ? 'bf16' : 'fp32', cudaGraph });
