@@ -185,10 +185,12 @@ export function native(): NativeAddon {
   if (cached) return cached;
   const p = addonPath();
   if (!fs.existsSync(p)) {
-    throw new ElectraError(
-      'ERR_NATIVE',
-      `the native addon is not built (${p} is missing): run \`npm run build:native\` (it finds or installs libtorch and builds)`,
-    );
+    // Installed as a dependency, the build is npm's install script (which a policy may have
+    // skipped); in a checkout of this package, its own script.
+    const fix = packageRoot().split(path.sep).includes('node_modules')
+      ? '`npm rebuild electra-node` in your project (if npm skipped the install script, allow it first, e.g. `npm install-scripts approve electra-node`)'
+      : '`npm run build:native`';
+    throw new ElectraError('ERR_NATIVE', `the native addon is not built (${p} is missing): run ${fix}; it finds or installs libtorch and builds`);
   }
   try {
     // createRequire works in the CommonJS and the ES module build alike.

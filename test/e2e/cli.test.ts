@@ -33,4 +33,13 @@ describe('electra CLI', () => {
     const o = run('pretrain', '--bogus');
     expect(o.stderr).toMatch(/ERR_CONFIG/);
   });
+
+  test('a missing addon is ERR_NATIVE naming the file and the command that builds it', () => {
+    const missing = path.join(__dirname, 'no-such-dir', 'electra.node');
+    const r = spawnSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8', env: { ...process.env, ELECTRA_ADDON: missing } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`ERR_NATIVE: the native addon is not built (${missing} is missing)`);
+    // In a checkout of the package its own build script; installed under node_modules, `npm rebuild`.
+    expect(r.stderr).toContain('`npm run build:native`');
+  });
 });
