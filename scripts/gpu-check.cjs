@@ -2,8 +2,8 @@
 'use strict';
 /*
  * GPU tests (run by scripts/gpu-check.sh on a CUDA host, with the built dist/ and addon):
- * parity fixtures on CUDA (fp32 within 1e-4), a bf16 pre-training run whose loss falls, a
- * checkpoint written on GPU and resumed on CPU, memory returned after dispose(), and ERR_OOM
+ * parity fixtures on CUDA (fp32 within 1e-4, bf16 inference within max 0.1 / mean 0.01),
+ * pre-training runs whose loss falls, a checkpoint written on GPU and resumed on CPU, memory returned after dispose(), and ERR_OOM
  * with the process living on. Prints one line per check and "N passed, N failed" at the end.
  *
  * GPU_CHECK_DEVICE=cpu runs the same checks on the CPU as a dry run of this script (the ones that
@@ -84,6 +84,31 @@ function synthBatch(B, T, V, seed) {
       if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
       assert(worst < 1e-4, `max abs diff ${worst}`);
       return `max abs diff ${worst.toExponential(2)}`;
+    });
+  }
+  // bf16 inference (autocast) within the tolerance the CPU suite states (test/native/parity.test.ts).
+  for (const [name, out] of Object.entries(OUTS)) {
+    await check(`parity on CUDA, bf16 within max 0.1 / mean 0.01: ${name}`, async () => {
+      const exp = E.readSafetensors(path.join(FIX, name, 'expected.safetensors')).tensors;
+      const m = await E.Electra.load(path.join(FIX, name), { device: DEV, precision: 'bf16' });
+      const ids = exp.get('input_ids');
+      const r = await m.forward({ inputIds: Int32Array.from(ids.data), attentionMask: Int32Array.from(exp.get('attention_mask').data), tokenTypeIds: Int32Array.from(exp.get('token_type_ids').data), shape: ids.shape }, { hidden: true });
+      m.dispose();
+      let max = 0, mean = 0;
+      const cmp = (a, b) => {
+        let sum = 0;
+        for (let i = 0; i < a.length; i++) {
+          const d = Math.abs(a[i] - b[i]);
+          max = Math.max(max, d);
+          sum += d;
+        }
+        mean = Math.max(mean, sum / a.length);
+      };
+      cmp(r.hidden.data, exp.get('last_hidden_state').data);
+      if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
+      assert(max <= 0.1 && mean <= 0.01, `max abs diff ${max}, mean ${mean}`);
+      assert(max > 1e-4, `max abs diff ${max}: not bf16`);
+      return `max abs diff ${max.toExponential(2)}, mean ${mean.toExponential(2)}`;
     });
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-gpu-'));

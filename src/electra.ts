@@ -53,11 +53,19 @@ export interface ForwardResult {
   end?: Float32Tensor;
 }
 
+/** Numeric precision of inference: fp32, or bf16 autocast (matrix products in bfloat16; outputs are float32 either way). */
+export type InferencePrecision = 'fp32' | 'bf16';
+
 export interface CreateOptions {
   head?: Head;
   device?: string;
   /** Seed for the weight initialisation (normal(0, initializer_range)). */
   seed?: number;
+  /**
+   * Default precision of {@link Electra.forward} and the task helpers: `fp32` (default) or
+   * `bf16` (autocast; on CUDA the fast choice, on a CPU without bfloat16 units usually slower).
+   */
+  precision?: InferencePrecision;
 }
 
 export interface LoadOptions {
@@ -78,6 +86,8 @@ export interface LoadOptions {
    * task head (the body's shape must stay that of the weights).
    */
   config?: Partial<ElectraConfigInput>;
+  /** Default precision of inference, as in {@link CreateOptions.precision}. */
+  precision?: InferencePrecision;
 }
 
 /** Optimizer settings of {@link Electra.setupTraining} (fine-tuning). */
@@ -116,6 +126,11 @@ export interface TrainStepResult {
 function toFloat(t: NativeTensor | undefined): Float32Tensor | undefined {
   if (!t) return undefined;
   return { shape: t.shape, data: t.data as Float32Array };
+}
+
+function checkPrecision(p: unknown): InferencePrecision {
+  if (p !== 'fp32' && p !== 'bf16') throw new ElectraError('ERR_CONFIG', `precision must be 'fp32' or 'bf16', got ${JSON.stringify(p)}`);
+  return p;
 }
 
 /** Validates a batch at the edge (ids in range, lengths agree); ERR_INPUT names the problem. */
@@ -157,6 +172,7 @@ export function validateBatch(b: Batch, config: ElectraConfig): NativeBatch {
 export class Electra implements Disposable {
   #native: NativeModel | undefined;
   #disposed = false;
+  #precision: InferencePrecision = 'fp32';
   readonly #queue = new SerialQueue();
   /** The validated HF config. */
   readonly config: ElectraConfig;
@@ -195,6 +211,7 @@ export class Electra implements Disposable {
   /** A new randomly initialised model (normal(0, initializer_range), as the paper). */
   static async create(config: ElectraConfigInput, opts: CreateOptions = {}): Promise<Electra> {
     const c = parseConfig(config);
+    const precision = checkPrecision(opts.precision ?? 'fp32');
     const head = opts.head ?? 'discriminator';
     const n = await mapNative(
       callNative(() =>
@@ -206,7 +223,9 @@ export class Electra implements Disposable {
         }),
       ),
     );
-    return new Electra(n, c, head);
+    const model = new Electra(n, c, head);
+    model.#precision = precision;
+    return model;
   }
 
   /** Loads a Hugging Face directory (config.json + model.safetensors or pytorch_model.bin). */
@@ -216,7 +235,7 @@ export class Electra implements Disposable {
     const tokenizer = loadTokenizer(dir, opts.tokenizer);
     const weights = await readWeights(info.weightsFile);
     const config = opts.config ? parseConfig({ ...info.config, ...opts.config }) : info.config;
-    const model = await Electra.create(config, { head, device: opts.device ?? 'cpu', seed: 0 });
+    const model = await Electra.create(config, { head, device: opts.device ?? 'cpu', seed: 0, precision: opts.precision });
     try {
       const m = matchStateDict(model.nativeModel.parameters(), weights, {
         where: info.weightsFile,
@@ -246,11 +265,23 @@ export class Electra implements Disposable {
     return callNative(() => this.nativeModel.parameters());
   }
 
-  /** Runs the model on a batch. `hidden: true` also returns the last hidden states. */
-  async forward(batch: Batch, opts: { hidden?: boolean } = {}): Promise<ForwardResult> {
+  /** Default precision of {@link forward} and the task helpers (`fp32` or `bf16`). */
+  get precision(): InferencePrecision {
+    return this.#precision;
+  }
+  set precision(p: InferencePrecision) {
+    this.#precision = checkPrecision(p);
+  }
+
+  /**
+   * Runs the model on a batch. `hidden: true` also returns the last hidden states; `precision`
+   * overrides the model's default for this call.
+   */
+  async forward(batch: Batch, opts: { hidden?: boolean; precision?: InferencePrecision } = {}): Promise<ForwardResult> {
     if (this.#disposed) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
     const b = validateBatch(batch, this.config);
-    const r = await this.#enqueue((n) => n.forward(b, { hidden: opts.hidden ?? false }));
+    const precision = opts.precision === undefined ? this.#precision : checkPrecision(opts.precision);
+    const r = await this.#enqueue((n) => n.forward(b, { hidden: opts.hidden ?? false, precision }));
     return {
       hidden: toFloat(r.hidden),
       discriminator: toFloat(r.discriminator),

@@ -17,7 +17,7 @@ export {
   type Preset,
   type PresetName,
 } from './config';
-export { Electra, type Batch, type ForwardResult, type Float32Tensor, type CreateOptions, type LoadOptions, type Head } from './electra';
+export { Electra, type Batch, type ForwardResult, type Float32Tensor, type CreateOptions, type LoadOptions, type Head, type InferencePrecision } from './electra';
 export { readSafetensors, writeSafetensors } from './checkpoint/safetensors';
 export { Pretrainer, type PretrainerConfig, type StepMetrics, type TrainerState, type SpecialIds } from './train/pretrainer';
 export { pretrain, listCheckpoints, type RunOptionsInput, type RunSummary, type RunCallbacks } from './train/loop';

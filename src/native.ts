@@ -46,7 +46,7 @@ export type NativeHead =
   | 'question-answering';
 
 export interface NativeModel {
-  forward(batch: NativeBatch, opts?: { hidden?: boolean }): Promise<NativeOutputs>;
+  forward(batch: NativeBatch, opts?: { hidden?: boolean; precision?: 'fp32' | 'bf16' }): Promise<NativeOutputs>;
   parameters(): { name: string; shape: number[] }[];
   loadState(values: NamedTensor[]): Promise<void>;
   getState(): Promise<NamedTensor[]>;

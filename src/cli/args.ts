@@ -23,3 +23,10 @@ export function num(v: string | undefined, name: string, opts: { int?: boolean; 
   if (opts.max !== undefined && x > opts.max) throw new ElectraError('ERR_CONFIG', `--${name} must be <= ${opts.max}, got ${x}`);
   return x;
 }
+
+/** `--precision`: fp32 or bf16 (inference). */
+export function precisionOf(v: string | undefined): 'fp32' | 'bf16' {
+  if (v === undefined) return 'fp32';
+  if (v !== 'fp32' && v !== 'bf16') throw new ElectraError('ERR_CONFIG', `--precision must be fp32 or bf16, got '${v}'`);
+  return v;
+}

@@ -1,7 +1,7 @@
 /** `electra detect`: which tokens a discriminator thinks were replaced. */
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
-import { num, parse } from './args';
+import { num, parse, precisionOf } from './args';
 import { textChunks } from './inputs';
 
 const USAGE = `usage: electra detect --model DIR [options] (TEXT... | --file F)
@@ -15,12 +15,13 @@ options:
   --threshold P    probability above which a token counts as replaced (default 0.5)
   --batch N        texts per forward pass (default 32)
   --device D       cpu (default), cuda, cuda:1, ...
+  --precision P    fp32 (default) or bf16 (autocast; fast on CUDA)
 `;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, threshold: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string' } },
+    { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, threshold: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' } },
     true,
   );
   if (values.help) {
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const threshold = num(values.threshold, 'threshold', { min: 0, max: 1 }) ?? 0.5;
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
   try {
     for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
       const rs = await model.detectReplaced(texts, { threshold, batchSize });

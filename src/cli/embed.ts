@@ -1,7 +1,7 @@
 /** `electra embed`: text embeddings from a model's last hidden states. */
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
-import { num, parse } from './args';
+import { num, parse, precisionOf } from './args';
 import { f32, textChunks } from './inputs';
 
 const USAGE = `usage: electra embed --model DIR [options] (TEXT... | --file F)
@@ -19,6 +19,7 @@ options:
   --max-length N      tokens per text (default: the model's max_position_embeddings)
   --no-truncation     a text longer than that is an error (ERR_INPUT) instead of being cut
   --device D          cpu (default), cuda, cuda:1, ...
+  --precision P       fp32 (default) or bf16 (autocast; fast on CUDA)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -34,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       'max-length': { type: 'string' },
       'no-truncation': { type: 'boolean' },
       device: { type: 'string' },
+      precision: { type: 'string' },
     },
     true,
   );
@@ -47,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   const maxLength = num(values['max-length'], 'max-length', { int: true, min: 3 });
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
   try {
     for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
       const rows = await model.embed(texts, { pooling, normalize: values.normalize ?? false, batchSize, maxLength, truncation: !values['no-truncation'] });

@@ -2,7 +2,7 @@
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import type { TextInput } from '../infer/common';
-import { num, parse } from './args';
+import { num, parse, precisionOf } from './args';
 import { formatDetection } from './detect';
 import { textChunks } from './inputs';
 
@@ -26,6 +26,7 @@ options:
   --pairs            each TEXT / line is "text<TAB>pair" (sequence classification of pairs)
   --question Q       the question (question answering)
   --device D         cpu (default), cuda, cuda:1, ...
+  --precision P      fp32 (default) or bf16 (autocast; fast on CUDA)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -42,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       pairs: { type: 'boolean' },
       question: { type: 'string' },
       device: { type: 'string' },
+      precision: { type: 'string' },
     },
     true,
   );
@@ -55,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const windows = num(values.windows, 'windows', { int: true, min: 1 });
   const opts = { batchSize, maxLength, truncation: !values['no-truncation'] };
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu' });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
   try {
     const head = model.head;
     if (head === 'question-answering' && values.question === undefined) throw new ElectraError('ERR_CONFIG', `${values.model} answers questions: give --question Q (each TEXT is a context)`);

@@ -144,6 +144,22 @@ describe('electra predict / embed / detect', () => {
     });
   });
 
+  test('--precision bf16: probabilities close to fp32 (not equal), a bad value is ERR_CONFIG', () => {
+    const args = ['detect', '--model', path.join(FIX, 'disc-proj'), '--json', EXP.texts[0]!];
+    const probs = (r: ReturnType<typeof run>) => (lines(r.stdout)[0] as unknown as { tokens: { probability: number }[] }).tokens.map((t) => t.probability);
+    const f = run(args), b = run([...args, '--precision', 'bf16']);
+    ok(f);
+    ok(b);
+    const d = maxDiff(probs(b), probs(f));
+    expect(d).toBeGreaterThan(0);
+    expect(d).toBeLessThan(0.02);
+    for (const cmd of ['predict', 'embed', 'detect']) {
+      const r = run([cmd, '--model', path.join(FIX, 'disc-proj'), '--precision', 'fp16', 'x']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/ERR_CONFIG: --precision must be fp32 or bf16, got 'fp16'/);
+    }
+  });
+
   test('bad input: clear ElectraError codes and exit status 1, never a crash', () => {
     const cases: [string[], RegExp][] = [
       [['predict', 'x'], /ERR_CONFIG: --model is required/],

@@ -2,6 +2,7 @@
  * Parity with Hugging Face transformers: golden fixtures made by test/fixtures/make_fixtures.py
  * (small random models, fixed seeds). Outputs must match within 1e-5 (fp32, CPU), from both
  * model.safetensors and pytorch_model.bin; a model we save must reload in Python transformers.
+ * bf16 inference (autocast) is held to a stated tolerance against the same fp32 references.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -57,10 +58,69 @@ async function checkOutputs(model: Electra, name: string, outputs: [string, keyo
   }
 }
 
+/** Max and mean absolute difference. */
+function diffs(a: Float32Array, b: Float32Array): { max: number; mean: number } {
+  expect(a.length).toBe(b.length);
+  let max = 0, sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.length };
+}
+
+// bf16 tolerance (README, "Inference precision"): against Hugging Face's fp32 outputs, max
+// absolute difference <= 0.1 and mean <= 0.01 on the last hidden states (LayerNorm output, mean
+// |x| ~0.8) and on every head's logits. Measured on the CPU: max 0.039, mean 0.004.
+const BF16_MAX = 0.1;
+const BF16_MEAN = 0.01;
+
 function pythonHasTransformers(): boolean {
   const r = spawnSync('python3', ['-c', 'import torch, transformers, safetensors'], { encoding: 'utf8' });
   return r.status === 0;
 }
+
+describe('bf16 inference (autocast, CPU) against the fp32 references', () => {
+  for (const c of CASES) {
+    test(`${c.name}: within max ${BF16_MAX} / mean ${BF16_MEAN}, and really bf16`, async () => {
+      const m = await Electra.load(path.join(FIXTURES, c.name), { precision: 'bf16' });
+      try {
+        expect(m.precision).toBe('bf16');
+        const exp = expected(c.name);
+        const r = await m.forward(batchOf(exp), { hidden: true });
+        const pairs: [Float32Array, Float32Array][] = [[r.hidden!.data, exp.get('last_hidden_state')!.data as Float32Array]];
+        for (const [file, key] of c.outputs) pairs.push([(r[key] as { data: Float32Array }).data, exp.get(file)!.data as Float32Array]);
+        for (const [got, want] of pairs) {
+          const d = diffs(got, want);
+          expect(d.max).toBeLessThanOrEqual(BF16_MAX);
+          expect(d.mean).toBeLessThanOrEqual(BF16_MEAN);
+        }
+        // Not fp32 in disguise: the hidden states differ from fp32's by far more than fp32's 1e-5.
+        expect(diffs(pairs[0]![0], pairs[0]![1]).max).toBeGreaterThan(1e-4);
+        // A per-call override back to fp32 gives the exact outputs again.
+        const r32 = await m.forward(batchOf(exp), { hidden: true, precision: 'fp32' });
+        expect(maxAbsDiff(r32.hidden!.data, exp.get('last_hidden_state')!.data as Float32Array)).toBeLessThan(1e-5);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+
+  test('an unknown precision is ERR_CONFIG, before or after loading', async () => {
+    await expect(Electra.load(path.join(FIXTURES, 'base'), { precision: 'fp8' as never })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('fp8') });
+    const m = await Electra.load(path.join(FIXTURES, 'base'));
+    try {
+      expect(m.precision).toBe('fp32');
+      await expect(m.forward(batchOf(expected('base')), { precision: 'half' as never })).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      expect(() => {
+        m.precision = 'bf15' as never;
+      }).toThrow(/precision must be 'fp32' or 'bf16'/);
+    } finally {
+      m.dispose();
+    }
+  });
+});
 
 describe('parity with Hugging Face transformers (fp32, CPU)', () => {
   let tmp: string;

@@ -3,6 +3,7 @@
 #include "binding/addon.h"
 #include "binding/config_js.h"
 #include "binding/model_state.h"
+#include "model/autocast.h"
 #include "train/cpu_cache.h"
 
 namespace electra {
@@ -94,8 +95,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   class ForwardWorker : public ModelWorker {
    public:
-    ForwardWorker(Napi::Env env, ModelWrap* self, JsBatch b, bool hidden)
-        : ModelWorker(env, "electra:forward", self), batch_(std::move(b)), hidden_(hidden) {}
+    ForwardWorker(Napi::Env env, ModelWrap* self, JsBatch b, bool hidden, std::string precision)
+        : ModelWorker(env, "electra:forward", self), batch_(std::move(b)), hidden_(hidden), precision_(std::move(precision)) {}
 
    protected:
     void run() override {
@@ -107,7 +108,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       auto [ids, types, mask] = batch_.tensors();
       checkInputs(ids, types, mask, s.cfg);
       s.net->eval();
-      out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_);
+      {
+        AutocastScope ac(precision_, s.device, /*cpuToo=*/true);
+        out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_);
+      }
       auto cpu = [](torch::Tensor& t) {
         if (t.defined()) t = t.to(torch::kCPU, torch::kFloat).contiguous();
       };
@@ -132,16 +136,29 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    private:
     JsBatch batch_;
     bool hidden_;
+    std::string precision_;
     Outputs out_;
   };
 
-  // forward({inputIds, tokenTypeIds, attentionMask, shape}, {hidden}) -> Promise<outputs>
+  // forward({inputIds, tokenTypeIds, attentionMask, shape}, {hidden, precision}) -> Promise<outputs>
+  // precision: "fp32" (default) or "bf16" (autocast on the model's device, CPU or CUDA).
   Napi::Value forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto jb = readBatch(env, info[0], "batch");
-    bool hidden = info[1].IsObject() && info[1].As<Napi::Object>().Get("hidden").ToBoolean();
+    bool hidden = false;
+    std::string precision = "fp32";
+    if (info[1].IsObject()) {
+      auto o = info[1].As<Napi::Object>();
+      hidden = o.Get("hidden").ToBoolean();
+      auto p = o.Get("precision");
+      if (!p.IsUndefined()) {
+        if (!p.IsString()) throwJs(env, "ERR_CONFIG", "precision must be 'fp32' or 'bf16'");
+        precision = p.As<Napi::String>().Utf8Value();
+        if (precision != "fp32" && precision != "bf16") throwJs(env, "ERR_CONFIG", "precision must be 'fp32' or 'bf16', got '" + precision + "'");
+      }
+    }
     state_->acquire(env);
-    return queue(new ForwardWorker(env, this, std::move(jb), hidden));
+    return queue(new ForwardWorker(env, this, std::move(jb), hidden, std::move(precision)));
   }
 
   // parameters() -> [{name, shape}] in the model's order (HF names).

@@ -1,5 +1,6 @@
 #include "train/finetune.h"
 #include "common.h"
+#include "model/autocast.h"
 #include "train/cpu_cache.h"
 
 namespace electra {
@@ -62,22 +63,6 @@ torch::Tensor taskLoss(const ElectraNetImpl& net, const Outputs& out, const Targ
   }
 }
 
-namespace {
-struct Autocast {
-  bool on = false;
-  Autocast(const std::string& precision, torch::Device d) {
-    if (!d.is_cuda() || precision != "bf16") return;
-    on = true;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  }
-  ~Autocast() {
-    if (!on) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-};
-}  // namespace
 
 Finetuner::Finetuner(ElectraNet net, torch::Device device, FinetuneOptions o) : net_(std::move(net)), device_(device), o_(std::move(o)) {
   check(o_.adam.lr > 0 && std::isfinite(o_.adam.lr), "ERR_CONFIG", "lr must be > 0, got ", o_.adam.lr);
@@ -98,7 +83,7 @@ FinetuneMetrics Finetuner::step(const torch::Tensor& ids, const torch::Tensor& t
   if (t.labels.defined()) dt.labels = t.labels.to(device_);
   if (t.start.defined()) dt.start = t.start.to(device_), dt.end = t.end.to(device_);
   {
-    Autocast ac(o_.precision, device_);
+    AutocastScope ac(o_.precision, device_);
     auto out = net_->forward(ids.to(device_), types.to(device_), mask.to(device_), false);
     auto loss = taskLoss(*net_, out, dt);
     loss.backward();

@@ -1,6 +1,7 @@
 #include "train/pretrain.h"
 #include <unordered_set>
 #include "common.h"
+#include "model/autocast.h"
 #include "train/cpu_cache.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -12,22 +13,6 @@
 namespace electra {
 
 namespace {
-// Sets autocast for the step's precision on CUDA and restores it on exit (thread-local state).
-struct AutocastScope {
-  bool on = false;
-  AutocastScope(const std::string& precision, torch::Device d) {
-    if (!d.is_cuda() || precision == "fp32") return;
-    on = true;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, precision == "bf16" ? at::kBFloat16 : at::kHalf);
-  }
-  ~AutocastScope() {
-    if (!on) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-};
-
 // Runs `fn` with the default generators of the CPU (and `d`, if CUDA) seeded with `seed`, then
 // puts their states back, so that evaluation never perturbs the training random stream.
 template <typename F>
