@@ -312,6 +312,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
     const t0 = Date.now();
     let windowStart = Date.now();
     let windowSteps = 0;
+    let graphNoted = false, eagerSteps = 0;
     try {
       while (trainer.step < o.steps) {
         let stop = stopRequested ? 3 : o.maxSeconds !== undefined && (Date.now() - t0) / 1000 >= o.maxSeconds ? 2 : o.stopAt !== undefined && trainer.step >= o.stopAt ? 1 : 0;
@@ -339,6 +340,17 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
           throw err;
         }
         windowSteps++;
+        if (o.cudaGraph && lead && !graphNoted) {
+          // Two eager steps per batch shape come before the capture; a third eager one means this
+          // run's steps are not graphable (README, "Whole-step CUDA graph"): say so once.
+          if (m.graph) graphNoted = true;
+          else if (++eagerSteps > 3) {
+            graphNoted = true;
+            process.stderr.write(
+              `electra: --cuda-graph: steps are running eagerly (a graph needs CUDA, one process, one micro-batch, fp32 or bf16, fused AdamW, and a batch of ${micro[0]!.shape.join(' x ')} whose attention dropout fits a capture's random-number budget)\n`,
+            );
+          }
+        }
         const now = Date.now();
         const tps = (windowSteps * tokensPerStep) / Math.max(1e-3, (now - windowStart) / 1000);
         if (now - windowStart > 5000) {

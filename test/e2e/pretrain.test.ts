@@ -152,6 +152,18 @@ print('ok', d(**ids).logits.shape[1])
     expect({ status: bad.status, err: bad.stderr }).toMatchObject({ status: 1, err: expect.stringContaining('temperature') });
   });
 
+  test('--cuda-graph where no graph can be captured (the CPU) trains eagerly and says so once', () => {
+    const out = path.join(s.dir, 'cli-graph');
+    const r = spawnSync(process.execPath, [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '6', '--batch', '4',
+      '--cuda-graph', '--eval-every', '0', '--no-progress'], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr.slice(-800) }).toEqual({ status: 0, stderr: '' });
+    const notes = r.stderr.split('\n').filter((l) => l.includes('--cuda-graph: steps are running eagerly'));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain('a graph needs CUDA');
+    expect(notes[0]).toContain('a batch of 4 x ');
+    expect(listCheckpoints(out).pop()!.step).toBe(6);
+  });
+
   test('an existing run needs --resume; bad values are ERR_CONFIG naming the field', async () => {
     await expect(pretrain({ ...base, out: path.join(s.dir, 'run-a') })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('--resume') });
     await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), batch: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('batch') });

@@ -46,6 +46,9 @@ class AdamW {
     version_++;
   }
   int64_t stateVersion() const { return version_; }
+  // One more update applied (by a replayed CUDA graph, whose step tensors advanced themselves):
+  // the state version stays, so the captured graph stays valid.
+  void countUpdate() { t_++; }
   // The fused kernel is in use (option `fused`, not switched off by ELECTRA_FUSED_ADAMW=0).
   bool fusedEnabled() const;
   void zeroGrad();

@@ -245,13 +245,26 @@ struct Pretrainer::Graph {};
 
 Pretrainer::~Pretrainer() = default;
 
+// Random numbers one captured step may reserve from the CUDA generator: 3/4 of 2^32, leaving the
+// rest for masking, Gumbel noise and the other dropouts.
+constexpr double kGraphRandomBudget = 0.75 * 4294967296.0;
+
 bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
 #ifdef ELECTRA_WITH_CUDA
   static const bool env = [] {
     const char* e = std::getenv("ELECTRA_CUDA_GRAPH");
     return !(e && std::string(e) == "0");
   }();
-  return env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled();
+  if (!(env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled())) return false;
+  // Inside a capture the CUDA generator's offset is a 32-bit count (PyTorch asserts against its
+  // overflow), and the attention kernel with dropout reserves one random number per attention
+  // weight: B x heads x T x T per layer, for both models. Shapes that would come near it train
+  // eagerly (README, "Whole-step CUDA graph").
+  const double B = static_cast<double>(micro[0][0].size(0)), T = static_cast<double>(micro[0][0].size(1));
+  double draws = 0;
+  for (const Config* c : {&o_.disc, &o_.gen})
+    if (c->attention_probs_dropout_prob > 0) draws += B * T * T * static_cast<double>(c->num_attention_heads * c->num_hidden_layers);
+  return draws < kGraphRandomBudget;
 #else
   (void)micro;
   return false;
@@ -325,10 +338,16 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         graphBody();
         G.g->capture_end();
       } catch (const std::exception& e) {
-        // A failed capture can leave the CUDA generator and the allocator in capture mode, so
-        // eager training cannot safely go on in this process: stop with a clear error.
+        // End the capture whatever state it is in: a stream left capturing (global mode) makes
+        // every synchronising CUDA call of the process fail, and capture_end is also what takes
+        // the CUDA generator out of capture mode. This trainer still refuses graphs afterwards.
         G.failed = true;
         std::string msg = e.what();
+        try {
+          G.g->capture_end();
+        } catch (...) {
+        }
+        G.g.reset();
         fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
              "); train without it (cudaGraph: false, no --cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
       }
@@ -347,7 +366,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     fail("ERR_DIVERGED", "non-finite ", std::isfinite(m.loss) ? "gradient norm" : "loss", " at step ", step_ + 1, " (loss ", m.loss,
          ", gradient norm ", m.grad_norm, "); lower the learning rate, or skip such steps with skipNonFinite");
   }
-  if (finite) opt_->setUpdates(opt_->updates() + 1);
+  if (finite) opt_->countUpdate();
   m.skipped = !finite;
   step_++;
   m.step = step_;
