@@ -15,6 +15,13 @@ if [ -z "$root" ]; then
   echo "cuda-build: skipped: the libtorch found here has no CUDA libraries (torch_cuda)"
   exit 0
 fi
+# The CUDA headers: a toolkit (nvcc) or the NVIDIA wheels next to the torch wheel (the pinned
+# `pip --no-deps` install in .libtorch/ has neither).
+if ! command -v nvcc >/dev/null && [ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ] && ! ls "$root"/../nvidia/*/include/cuda_runtime_api.h >/dev/null 2>&1; then
+  echo "cuda-build: skipped: no CUDA headers for $root (no nvcc, no $root/../nvidia/*/include)"
+  exit 0
+fi
+[ -f dist/index.cjs ] || npx tsup
 ELECTRA_CUDA=1 ELECTRA_BUILD_DIR=build-cuda node scripts/install.cjs
 export ELECTRA_ADDON="$PWD/build-cuda/Release/electra.node"
 flags=$(node -p "require(process.env.ELECTRA_ADDON).runtime().buildFlags")

@@ -344,7 +344,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
           // Two eager steps per batch shape come before the capture; a third eager one means this
           // run's steps are not graphable (README, "Whole-step CUDA graph"): say so once.
           if (m.graph) graphNoted = true;
-          else if (++eagerSteps > 3) {
+          else if (++eagerSteps > 2) {
             graphNoted = true;
             process.stderr.write(
               `electra: --cuda-graph: steps are running eagerly (a graph needs CUDA, one process, one micro-batch, fp32 or bf16, fused AdamW, and a batch of ${micro[0]!.shape.join(' x ')} whose attention dropout fits a capture's random-number budget)\n`,

@@ -338,9 +338,10 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         graphBody();
         G.g->capture_end();
       } catch (const std::exception& e) {
-        // End the capture whatever state it is in: a stream left capturing (global mode) makes
-        // every synchronising CUDA call of the process fail, and capture_end is also what takes
-        // the CUDA generator out of capture mode. This trainer still refuses graphs afterwards.
+        // End the stream capture whatever state it is in: a stream left capturing (global mode)
+        // makes every synchronising CUDA call of the process fail. When the capture was
+        // invalidated, capture_end throws before it takes the CUDA generator out of capture mode,
+        // so later random draws on the GPU may fail: the message says to restart the process.
         G.failed = true;
         std::string msg = e.what();
         try {
@@ -349,7 +350,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         }
         G.g.reset();
         fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
-             "); train without it (cudaGraph: false, no --cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
+             "); restart the process and train without it (cudaGraph: false, no --cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
       }
     }
     c10::cuda::device_synchronize();
