@@ -5,7 +5,8 @@
 #
 #   On the dev machine:  scripts/gpu-check.sh stage      # packs .gpu-carry/ and .gpu-stage/
 #   On the CUDA host:    scripts/gpu-check.sh run        # build + tests + bench, logs in $OUT
-#                        scripts/gpu-check.sh demo       # the demo's pre-training on CUDA (GPU_DEMO_MINUTES, 4)
+#                        scripts/gpu-check.sh demo       # the demo's pre-training on CUDA (GPU_DEMO_MINUTES, 4;
+#                                                        # GPU_DEMO_ARGS, e.g. "--cuda-graph --batch 128")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-run}

@@ -54,12 +54,14 @@ export async function run(argv: string[]): Promise<number> {
     batch: { type: 'string' },
     'generator-bias': { type: 'string' },
     corpus: { type: 'string', multiple: true },
+    'cuda-graph': { type: 'boolean' },
   });
   if (v.help) {
     process.stdout.write(
-      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...]\n' +
+      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...] [--cuda-graph]\n' +
         '  --corpus SRC  pre-training text, repeatable (default: sotu). `--corpus sotu --corpus spam-assassin-train` adds the\n' +
-        '                unlabelled e-mails of the spam-assassin train split (task-adaptive pre-training; never dev/test e-mails)\n',
+        '                unlabelled e-mails of the spam-assassin train split (task-adaptive pre-training; never dev/test e-mails)\n' +
+        '  --cuda-graph  CUDA: replay the whole training step as a captured CUDA graph (as electra pretrain --cuda-graph)\n',
     );
     return 0;
   }
@@ -120,6 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     maxSeconds: minutes * 60,
     device,
     precision: onGpu ? 'bf16' : 'fp32',
+    cudaGraph: v['cuda-graph'] ?? false,
     seed: 1,
   });
   if (!s.checkpoint) throw new ElectraError('ERR_CHECKPOINT', 'the demo run wrote no checkpoint');

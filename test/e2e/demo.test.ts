@@ -20,7 +20,8 @@ describe('electra demo (CLI)', () => {
   });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  const demo = (corpus: string[]) => run(['demo', '--out', out, '--steps', '3', '--batch', '4', '--vocab-size', '200', '--device', 'cpu', ...corpus.flatMap((c) => ['--corpus', c])]);
+  const demo = (corpus: string[], extra: string[] = []) =>
+    run(['demo', '--out', out, '--steps', '3', '--batch', '4', '--vocab-size', '200', '--device', 'cpu', ...corpus.flatMap((c) => ['--corpus', c]), ...extra]);
 
   test('pre-trains, saves a checkpoint, reports held-out detection and scores the two sentences', () => {
     const r = demo([a]);
@@ -37,8 +38,10 @@ describe('electra demo (CLI)', () => {
 
   test('a second run on the same corpus reuses the vocabulary and the data; another corpus makes them again', () => {
     const vocab = fs.readFileSync(path.join(out, 'tokenizer', 'vocab.txt'), 'utf8');
-    const same = demo([a]);
+    // --cuda-graph reaches the run: on the CPU its steps run eagerly, and the run says so once.
+    const same = demo([a], ['--cuda-graph']);
     expect(same.status).toBe(0);
+    expect(same.stderr.split('--cuda-graph: steps are running eagerly')).toHaveLength(2);
     expect(same.stderr).toMatch(/reusing the vocabulary/);
     expect(same.stderr).toMatch(/reusing the prepared data/);
     expect(same.stderr).toMatch(/replacing the previous demo run/);
