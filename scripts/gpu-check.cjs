@@ -70,42 +70,40 @@ function synthBatch(B, T, V, seed) {
     const r = await E.matmul(new Float32Array([1, 2, 3, 4]), [2, 2], new Float32Array([1, 0, 0, 1]), [2, 2], DEV);
     assert(Array.from(r.data).join() === '1,2,3,4', Array.from(r.data).join());
   });
+  // A fixture model on the device at `precision`: max and mean absolute differences from
+  // transformers' fp32 outputs (last hidden state and the head's output; the worst of the two).
+  const fixtureDiffs = async (name, out, precision) => {
+    const exp = E.readSafetensors(path.join(FIX, name, 'expected.safetensors')).tensors;
+    const m = await E.Electra.load(path.join(FIX, name), { device: DEV, precision });
+    assert(m.device.startsWith(DEV), m.device);
+    const ids = exp.get('input_ids');
+    const r = await m.forward({ inputIds: Int32Array.from(ids.data), attentionMask: Int32Array.from(exp.get('attention_mask').data), tokenTypeIds: Int32Array.from(exp.get('token_type_ids').data), shape: ids.shape }, { hidden: true });
+    m.dispose();
+    let max = 0, mean = 0;
+    const cmp = (a, b) => {
+      let sum = 0;
+      for (let i = 0; i < a.length; i++) {
+        const d = Math.abs(a[i] - b[i]);
+        max = Math.max(max, d);
+        sum += d;
+      }
+      mean = Math.max(mean, sum / a.length);
+    };
+    cmp(r.hidden.data, exp.get('last_hidden_state').data);
+    if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
+    return { max, mean };
+  };
   for (const [name, out] of Object.entries(OUTS)) {
     await check(`parity on CUDA, fp32 within 1e-4: ${name}`, async () => {
-      const exp = E.readSafetensors(path.join(FIX, name, 'expected.safetensors')).tensors;
-      const m = await E.Electra.load(path.join(FIX, name), { device: DEV });
-      assert(m.device.startsWith(DEV), m.device);
-      const ids = exp.get('input_ids');
-      const r = await m.forward({ inputIds: Int32Array.from(ids.data), attentionMask: Int32Array.from(exp.get('attention_mask').data), tokenTypeIds: Int32Array.from(exp.get('token_type_ids').data), shape: ids.shape }, { hidden: true });
-      m.dispose();
-      let worst = 0;
-      const cmp = (a, b) => { for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i])); };
-      cmp(r.hidden.data, exp.get('last_hidden_state').data);
-      if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
-      assert(worst < 1e-4, `max abs diff ${worst}`);
-      return `max abs diff ${worst.toExponential(2)}`;
+      const { max } = await fixtureDiffs(name, out, 'fp32');
+      assert(max < 1e-4, `max abs diff ${max}`);
+      return `max abs diff ${max.toExponential(2)}`;
     });
   }
   // bf16 inference (autocast) within the tolerance the CPU suite states (test/native/parity.test.ts).
   for (const [name, out] of Object.entries(OUTS)) {
     await check(`parity on CUDA, bf16 within max 0.1 / mean 0.01: ${name}`, async () => {
-      const exp = E.readSafetensors(path.join(FIX, name, 'expected.safetensors')).tensors;
-      const m = await E.Electra.load(path.join(FIX, name), { device: DEV, precision: 'bf16' });
-      const ids = exp.get('input_ids');
-      const r = await m.forward({ inputIds: Int32Array.from(ids.data), attentionMask: Int32Array.from(exp.get('attention_mask').data), tokenTypeIds: Int32Array.from(exp.get('token_type_ids').data), shape: ids.shape }, { hidden: true });
-      m.dispose();
-      let max = 0, mean = 0;
-      const cmp = (a, b) => {
-        let sum = 0;
-        for (let i = 0; i < a.length; i++) {
-          const d = Math.abs(a[i] - b[i]);
-          max = Math.max(max, d);
-          sum += d;
-        }
-        mean = Math.max(mean, sum / a.length);
-      };
-      cmp(r.hidden.data, exp.get('last_hidden_state').data);
-      if (out) cmp(r[out[1]].data, exp.get(out[0]).data);
+      const { max, mean } = await fixtureDiffs(name, out, 'bf16');
       assert(max <= 0.1 && mean <= 0.01, `max abs diff ${max}, mean ${mean}`);
       assert(max > 1e-4, `max abs diff ${max}: not bf16`);
       return `max abs diff ${max.toExponential(2)}, mean ${mean.toExponential(2)}`;
