@@ -17,10 +17,13 @@ const E = require('../dist/index.cjs');
 const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false } } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 
+// The addon dist/ loads (ELECTRA_ADDON when set), for its CUDA memory functions.
+const addon = () => require(process.env.ELECTRA_ADDON || '../build/Release/electra.node');
+
 async function ours(cudaGraph = false) {
   if (v.device === 'cpu') E.setNumThreads(threads);
   // Peak memory per variant: the eager and the graph runs share this process.
-  else require(process.env.ELECTRA_ADDON || '../build/Release/electra.node').cudaRelease();
+  else addon().cudaRelease();
   const preset = E.PRESETS[v.preset];
   const disc = E.presetConfig(v.preset, { vocab_size: V, max_position_embeddings: Math.max(512, T) });
   const p = await E.Pretrainer.create({ discriminator: disc, generatorFraction: preset.generatorFraction, special: { pad: 0, cls: 2, sep: 3, mask: 4 }, lr: 5e-4, warmupSteps: 0, totalSteps: 1e6, device: v.device, precision: v.bf16 ? 'bf16' : 'fp32', cudaGraph });
@@ -35,7 +38,7 @@ async function ours(cudaGraph = false) {
   for (let i = 0; i < steps; i++) m = await p.trainStep([batch]);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
   p.dispose();
-  const mem = v.device === 'cpu' ? null : require(process.env.ELECTRA_ADDON || '../build/Release/electra.node').cudaMemory(0);
+  const mem = v.device === 'cpu' ? null : addon().cudaMemory(0);
   if (cudaGraph && !m.graph) throw new Error('--cuda-graph: the timed steps were not replayed from a CUDA graph');
   return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }

@@ -185,11 +185,11 @@ export function native(): NativeAddon {
   if (cached) return cached;
   const p = addonPath();
   if (!fs.existsSync(p)) {
-    // Installed as a dependency, the build is npm's install script (which a policy may have
-    // skipped); in a checkout of this package, its own script.
     if (process.env.ELECTRA_ADDON) {
       throw new ElectraError('ERR_NATIVE', `the native addon ${p} named by ELECTRA_ADDON does not exist: unset ELECTRA_ADDON to use the package's own build, or build that one`);
     }
+    // Installed as a dependency, the build is npm's install script (which a policy may have
+    // skipped); in a checkout of this package, its own script.
     const fix = packageRoot().split(path.sep).includes('node_modules')
       ? '`npm rebuild electra-node` in your project (if npm skipped the install script, allow it first, e.g. `npm install-scripts approve electra-node`)'
       : '`npm run build:native`';
