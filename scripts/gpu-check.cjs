@@ -58,6 +58,16 @@ function synthBatch(B, T, V, seed) {
   }
   return { inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] };
 }
+// The same with padding: row b keeps T - 3b tokens (its last one [SEP]), the rest [PAD] (id 0), masked out.
+function paddedBatch(B, T, V, seed) {
+  const x = synthBatch(B, T, V, seed);
+  for (let b = 1; b < B; b++) {
+    const keep = Math.max(2, T - 3 * b);
+    x.inputIds[b * T + keep - 1] = 3;
+    for (let t = keep; t < T; t++) x.inputIds[b * T + t] = 0, x.attentionMask[b * T + t] = 0;
+  }
+  return x;
+}
 
 (async () => {
   const rt = E.runtime();
@@ -190,9 +200,11 @@ function synthBatch(B, T, V, seed) {
         const losses = [], lrs = [];
         let replayed = 0;
         for (let i = 0; i < 10; i++) {
-          // an evaluation in between (RNG state saved and restored) and a batch-shape change at step 6 (recapture)
+          // An evaluation in between (RNG state saved and restored); at step 5 a padded batch, which
+          // the graph captured without the attention mask sends to an eager step; from step 7 a new
+          // batch shape, with padding (recaptured, with the mask).
           if (i === 4) await p.evaluate(synthBatch(8, 64, V, 999));
-          const m = await p.trainStep([i < 6 ? synthBatch(8, 64, V, 70 + i) : synthBatch(4, 64, V, 70 + i)]);
+          const m = await p.trainStep([i < 6 ? (i === 4 ? paddedBatch : synthBatch)(8, 64, V, 70 + i) : paddedBatch(4, 64, V, 70 + i)]);
           losses.push(m.loss);
           lrs.push(m.lr);
           if (m.graph) replayed++;
@@ -206,9 +218,9 @@ function synthBatch(B, T, V, seed) {
       assert(JSON.stringify(A.lrs) === JSON.stringify(Bg.lrs), `lr schedules differ: ${A.lrs} vs ${Bg.lrs}`);
       const tol = precision === 'fp32' ? 1e-3 : 3e-2;
       const d = Math.max(...la.map((x, i) => Math.abs(x - lb[i]) / Math.max(1, Math.abs(x))));
-      // Per shape: two eager steps, then capture and replay for as long as the shape holds (steps 3-6
-      // and 9-10 here; the evaluation in between changes nothing).
-      assert(DRY ? replayed === 0 : replayed === 6, `${replayed} of 10 steps were replayed from a graph (expected ${DRY ? 0 : 6})`);
+      // Per shape: two eager steps, then capture and replay for as long as the shape holds: steps
+      // 3, 4, 6 (5 is the padded batch) and 9, 10; the evaluation in between changes nothing.
+      assert(DRY ? replayed === 0 : replayed === 5, `${replayed} of 10 steps were replayed from a graph (expected ${DRY ? 0 : 5})`);
       assert(d < tol, `relative loss difference ${d}: eager ${la.map((x) => x.toFixed(4))} graph ${lb.map((x) => x.toFixed(4))}`);
       assert(Math.abs(ea.loss - eb.loss) / Math.max(1, Math.abs(ea.loss)) < tol, `after training: eval loss ${ea.loss} vs ${eb.loss}`);
       return `${replayed}/10 replayed, max relative loss difference ${d.toExponential(1)}, eval loss ${ea.loss.toFixed(4)} vs ${eb.loss.toFixed(4)}`;

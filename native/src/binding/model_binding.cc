@@ -110,7 +110,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       s.net->eval();
       {
         AutocastScope ac(precision_, s.device, /*cpuToo=*/true);
-        out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_);
+        out_ = s.net->forward(ids.to(s.device), types.to(s.device), mask.to(s.device), hidden_, hasPadding(mask));
       }
       auto cpu = [](torch::Tensor& t) {
         if (t.defined()) t = t.to(torch::kCPU, torch::kFloat).contiguous();

@@ -24,10 +24,10 @@ const char* headName(Head h) {
   return "?";
 }
 
-torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype) {
-  // No padding: no bias at all, so attention takes its unmasked kernels (as HF does). Checked
-  // on the CPU only, where the check costs no device synchronisation.
-  if (mask.is_cpu() && mask.all().item<bool>()) return torch::Tensor();
+bool hasPadding(const torch::Tensor& mask) { return !mask.is_cpu() || !mask.all().item<bool>(); }
+
+torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype, bool padded) {
+  if (!padded || !hasPadding(mask)) return torch::Tensor();
   auto m = mask.to(dtype).view({mask.size(0), 1, 1, mask.size(1)});
   return (1.0 - m) * std::numeric_limits<float>::lowest();
 }
@@ -74,10 +74,11 @@ torch::Tensor ElectraNetImpl::generatorLogits(const torch::Tensor& h) {
   return generator_lm_head(generator_predictions(h));
 }
 
-Outputs ElectraNetImpl::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden) {
+Outputs ElectraNetImpl::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden,
+                                bool padded) {
   Outputs out;
   auto param = electra->embeddings->word_embeddings->weight;
-  auto h = electra(ids, types, attentionBias(mask, param.scalar_type()));  // (B, T, H)
+  auto h = electra(ids, types, attentionBias(mask, param.scalar_type(), padded));  // (B, T, H)
   switch (head) {
     case Head::None: break;
     case Head::Discriminator: out.discriminator = discriminator_predictions(h); break;

@@ -12,10 +12,16 @@ enum class Head { None, Discriminator, Generator, SequenceClassification, TokenC
 Head parseHead(const std::string& s);
 const char* headName(Head h);
 
+// Whether a (B, T) 0/1 attention mask has any padding. Read on the host for a CPU mask; callers
+// ask before they move a batch to the GPU, so nothing synchronises with the device. A mask on
+// another device counts as padded, which is always correct (only slower).
+bool hasPadding(const torch::Tensor& mask);
+
 // Additive attention bias from a (B, T) 0/1 mask: (B, 1, 1, T), 0 where attended, the dtype's
-// lowest value where not (as HF does; a fully padded row stays finite). Undefined (no bias) for
-// a CPU mask without padding.
-torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype);
+// lowest value where not (as HF does; a fully padded row stays finite). Undefined (no bias) when
+// the batch has no padding (`padded` false, or a CPU mask of ones), so that attention takes its
+// unmasked kernels (flash attention on CUDA), as HF does.
+torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype, bool padded = true);
 
 struct ElectraModelImpl : torch::nn::Module {
   Embeddings embeddings{nullptr};
@@ -51,7 +57,8 @@ struct ElectraNetImpl : torch::nn::Module {
 
   ElectraNetImpl(const Config& c, Head h, Embeddings shared = nullptr);
   // Runs the body and the head; `withHidden` keeps the last hidden states in the result.
-  Outputs forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden);
+  // `padded`: hasPadding() of the batch's mask, taken before it moved to the device.
+  Outputs forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden, bool padded = true);
   // Generator head on gathered hidden states only: (N, H) -> (N, V).
   torch::Tensor generatorLogits(const torch::Tensor& h);
 };

@@ -84,7 +84,7 @@ FinetuneMetrics Finetuner::step(const torch::Tensor& ids, const torch::Tensor& t
   if (t.start.defined()) dt.start = t.start.to(device_), dt.end = t.end.to(device_);
   {
     AutocastScope ac(o_.precision, device_);
-    auto out = net_->forward(ids.to(device_), types.to(device_), mask.to(device_), false);
+    auto out = net_->forward(ids.to(device_), types.to(device_), mask.to(device_), false, hasPadding(mask));
     auto loss = taskLoss(*net_, out, dt);
     loss.backward();
     m.loss = loss.item<double>();

@@ -140,9 +140,12 @@ void AdamW::setGraphLr(double lr) {
     if (!e.second.defined()) e = {op.lr_scale, torch::zeros({}, op.param.options().dtype(torch::kFloat))};
     // Made here, outside any capture: a fill inside the graph would run again at every replay.
     auto& st = graphSteps_[dev];
-    if (!st.defined()) st = torch::full({}, o_.bias_correction ? static_cast<double>(t_) : 1e12, op.param.options().dtype(torch::kFloat));
+    if (!st.defined()) st = torch::zeros({}, op.param.options().dtype(torch::kFloat));
   }
   for (auto& [key, e] : graphLr_) e.second.fill_(lr * e.first);
+  // The updates so far, which the graph advances by one (none when it skips a non-finite step):
+  // set before every replay, so that eager steps between replays keep the count.
+  for (auto& [dev, st] : graphSteps_) st.fill_(o_.bias_correction ? static_cast<double>(t_) : 1e12);
 }
 
 void AdamW::graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf) {

@@ -62,7 +62,7 @@ class AdamW {
   // Clips by the device scalar `norm` (scale clip / max(norm, clip)), then a fused AdamW update
   // that the kernel skips where `foundInf` (float scalar) is 1. The learning rates are device
   // scalars that setGraphLr() fills before each replay; with bias correction the step count is a
-  // device tensor advanced in the graph.
+  // device tensor that setGraphLr() sets to the updates so far and the graph advances.
   void graphStep(const torch::Tensor& norm, const torch::Tensor& foundInf);
   void setGraphLr(double lr);
   void resetGraph() {

@@ -106,12 +106,12 @@ void Pretrainer::checkBatch(const torch::Tensor& ids, const torch::Tensor& types
   check(ids.size(1) >= 2, "ERR_INPUT", "sequences must have at least 2 tokens for pre-training");
 }
 
-Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask,
+Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool padded,
                                         std::optional<at::Generator> rng, Inspection* insp) {
   auto B = ids.size(0), T = ids.size(1);
   auto budget = std::min(maskBudget(o_.mask_prob, T), T);
   auto m = maskTokens(ids, mask, o_.mask_prob, budget, o_.special, o_.mask_fraction, rng);
-  auto bias = attentionBias(mask, torch::kFloat);
+  auto bias = attentionBias(mask, torch::kFloat, padded);
   auto h = gen_->electra(m.input, types, bias);  // (B, T, Hg)
   auto Hg = h.size(2);
   // The generator's output layer only at the selected positions: (B, N, Hg) -> (B, N, V).
@@ -156,7 +156,7 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto fake = ids.scatter(1, m.positions, fill);              // (B, T)
   auto maskb = mask.to(torch::kBool);
   auto labels = (fake != ids) & maskb;                        // replaced = differs from the original
-  auto dl = disc_->forward(fake, types, mask, false).discriminator.to(torch::kFloat);  // (B, T)
+  auto dl = disc_->forward(fake, types, mask, false, padded).discriminator.to(torch::kFloat);  // (B, T)
   auto bce = torch::binary_cross_entropy_with_logits(dl, labels.to(torch::kFloat), {}, {}, at::Reduction::None);
   f.rtd = (bce * mf).sum() * worldScale / (rden + 1e-6);
   f.loss = f.mlm + o_.rtd_weight * f.rtd;
@@ -181,7 +181,7 @@ Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& ty
   gen_->eval();
   torch::NoGradGuard ng;
   Inspection insp;
-  auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt, &insp);
+  auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), hasPadding(mask), std::nullopt, &insp);
   insp.mlm = f.mlm;
   insp.rtd = f.rtd;
   insp.loss = f.loss;
@@ -238,6 +238,8 @@ struct Pretrainer::Graph {
   int eager = 0;                   // eager steps taken at this shape
   bool failed = false;             // capture failed: the trainer is unusable with graphs
   int64_t optVersion = -1;         // the optimizer state version the graph was captured with
+  bool padded = false;             // captured with the attention mask (any batch) or without (unpadded ones only)
+  int paddedRun = 0;               // padded batches in a row that a graph without the mask sent to eager steps
 };
 #else
 struct Pretrainer::Graph {};
@@ -277,7 +279,7 @@ void Pretrainer::graphBody() {
   Forward f;
   {
     AutocastScope ac(o_.precision, device_);
-    f = forward(G.ids, G.types, G.mask, std::nullopt);
+    f = forward(G.ids, G.types, G.mask, G.padded, std::nullopt);
     f.loss.backward();
   }
   torch::NoGradGuard ng;
@@ -300,6 +302,16 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     G.shape = b[0].sizes().vec();
     G.eager = 0;
   }
+  // A graph captured from a batch without padding has no attention mask in it (flash attention),
+  // so a padded batch cannot replay it. An occasional one (a corpus's last batch) trains eagerly
+  // and the graph stays; a run of them recaptures, then with the mask.
+  const bool padded = hasPadding(b[2]);
+  if (G.g && padded && !G.padded) {
+    if (++G.paddedRun < 3) return StepMetrics{};  // the caller runs this step eagerly
+    G.g.reset();
+    G.eager = 0;
+  }
+  if (!padded) G.paddedRun = 0;
   if (!G.g && G.eager < 2) {
     G.eager++;
     return StepMetrics{};  // the caller runs this step eagerly
@@ -314,6 +326,8 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     G.norm = torch::zeros({}, opts.dtype(torch::kFloat));
     opt_->resetGraph();  // fresh lr and step tensors, from the current update count
     G.optVersion = opt_->stateVersion();
+    G.padded = padded;
+    G.paddedRun = 0;
   }
   G.ids.copy_(b[0]);
   G.types.copy_(b[1]);
@@ -412,7 +426,7 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
         bool& f;
         ~Flag() { f = false; }
       } flag{globalDenominators_ = true};
-      auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), std::nullopt);
+      auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), hasPadding(b[2]), std::nullopt);
       (f.loss * (scale / static_cast<double>(n))).backward();
       stats = stats.defined() ? stats + f.stats : f.stats;
     }
@@ -466,7 +480,7 @@ StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& 
   AutocastScope ac(o_.precision, device_);
   auto m = withSeed(o_.seed + 0x9e3779b9ULL, device_, [&] {
     Inspection insp;
-    auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), std::nullopt, &insp);
+    auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), hasPadding(mask), std::nullopt, &insp);
     auto r = metricsFrom(f.stats, 1);
     if (insp.discriminatorLogits.defined()) {
       r.auc = rocAuc(insp.discriminatorLogits, insp.labels, mask.to(device_));
@@ -484,7 +498,7 @@ torch::Tensor Pretrainer::detect(const torch::Tensor& ids, const torch::Tensor& 
   checkInputs(ids, types, mask, o_.disc);
   disc_->eval();
   c10::InferenceMode im;
-  auto out = disc_->forward(ids.to(device_), types.to(device_), mask.to(device_), false);
+  auto out = disc_->forward(ids.to(device_), types.to(device_), mask.to(device_), false, hasPadding(mask));
   return torch::sigmoid(out.discriminator.to(torch::kFloat)).cpu();
 }
 

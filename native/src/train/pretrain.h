@@ -81,8 +81,9 @@ class Pretrainer {
     torch::Tensor loss, mlm, rtd;
     torch::Tensor stats;  // (8) float: see computeMetrics
   };
-  Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, std::optional<at::Generator> gen,
-                  Inspection* insp = nullptr);
+  // `padded`: hasPadding() of the batch's mask, taken before it moved to the device.
+  Forward forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool padded,
+                  std::optional<at::Generator> gen, Inspection* insp = nullptr);
   void checkBatch(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) const;
   struct Graph;
   bool graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const;
