@@ -164,6 +164,8 @@ export function validateBatch(b: Batch, config: ElectraConfig): NativeBatch {
     if (t < 0 || t >= config.type_vocab_size) {
       throw new ElectraError('ERR_INPUT', `batch.tokenTypeIds[${i}] = ${t} is outside [0, ${config.type_vocab_size})`);
     }
+    const m = attentionMask[i]!;
+    if (m !== 0 && m !== 1) throw new ElectraError('ERR_INPUT', `batch.attentionMask[${i}] = ${m}: must be 0 (padding) or 1 (token)`);
   }
   return { inputIds, attentionMask, tokenTypeIds, shape: [B, T] };
 }

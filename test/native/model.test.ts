@@ -63,6 +63,10 @@ describe('Electra model API', () => {
     await expect(m.forward({ inputIds: new Int32Array(4), attentionMask: new Int32Array(3), shape: [2, 2] })).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('attentionMask') });
     await expect(m.forward(batch(1, 21))).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('max_position_embeddings') });
     await expect(m.forward({ inputIds: new Int32Array(4), tokenTypeIds: new Int32Array([0, 2, 0, 0]), shape: [1, 4] })).rejects.toMatchObject({ code: 'ERR_INPUT' });
+    await expect(m.forward({ inputIds: new Int32Array(4), attentionMask: new Int32Array([1, 1, 2, 0]), shape: [1, 4] })).rejects.toMatchObject({
+      code: 'ERR_INPUT',
+      message: expect.stringContaining('attentionMask[2] = 2'),
+    });
     await expect(m.forward({ inputIds: [1, 2] as unknown as Int32Array, shape: [1, 2] })).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('Int32Array') });
   });
 

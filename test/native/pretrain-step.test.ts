@@ -299,6 +299,10 @@ describe('ELECTRA pre-training step (ELECTRA.md, The pre-training step)', () => 
     const bad = makeBatch(2, 10);
     bad.inputIds[3] = V + 5;
     await expect(pair.p.trainStep([bad])).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining(`${V + 5}`) });
+    // A mask value other than 0 or 1 (checked natively: the trainer takes batches as they are).
+    const badMask = makeBatch(2, 10);
+    badMask.attentionMask[4] = -1;
+    await expect(pair.p.trainStep([badMask])).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('attentionMask') });
     await expect(Pretrainer.create({ discriminator: disc, special: SP, lr: -1 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('lr') });
     await expect(Pretrainer.create({ discriminator: { ...disc, hidden_size: 30, num_attention_heads: 4 }, special: SP })).rejects.toMatchObject({
       code: 'ERR_CONFIG',

@@ -171,6 +171,8 @@ void checkInputs(const torch::Tensor& ids, const torch::Tensor& types, const tor
     auto tmn = types.min().item<int64_t>(), tmx = types.max().item<int64_t>();
     check(tmn >= 0 && tmx < c.type_vocab_size, "ERR_INPUT", "token type id out of range [0, ", c.type_vocab_size,
           "): found ", tmn < 0 ? tmn : tmx);
+    auto mmn = mask.min().item<int64_t>(), mmx = mask.max().item<int64_t>();
+    check(mmn >= 0 && mmx <= 1, "ERR_INPUT", "attentionMask values must be 0 (padding) or 1 (token): found ", mmn < 0 ? mmn : mmx);
   }
 }
 

@@ -304,12 +304,12 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
   }
   // A graph captured from a batch without padding has no attention mask in it (flash attention),
   // so a padded batch cannot replay it. An occasional one (a corpus's last batch) trains eagerly
-  // and the graph stays; a run of them recaptures, then with the mask.
+  // and the graph stays; the third in a row is captured anew, with the mask, which any batch can
+  // replay (the eager steps before it at this shape were the warm-up).
   const bool padded = hasPadding(b[2]);
   if (G.g && padded && !G.padded) {
     if (++G.paddedRun < 3) return StepMetrics{};  // the caller runs this step eagerly
     G.g.reset();
-    G.eager = 0;
   }
   if (!padded) G.paddedRun = 0;
   if (!G.g && G.eager < 2) {
