@@ -7,11 +7,11 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { benchArgs } = require('./args.cjs');
 
 const ROOT = path.resolve(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'electra.cjs');
-const { values: v } = parseArgs({ options: { nproc: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } } });
+const v = benchArgs(__filename, { nproc: { type: 'string' }, preset: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } });
 const nproc = Number(v.nproc ?? 2), preset = v.preset ?? 'small', batch = Number(v.batch ?? 16), steps = Number(v.steps ?? 6);
 const threads = Number(v.threads ?? os.cpus().length);
 

@@ -32,7 +32,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { benchArgs } = require('./args.cjs');
 const E = require('../dist/index.cjs');
 // onnxruntime-node is a bench-only tool, not a dependency: installed here on first use, CPU build
 // only (its linux/x64 postinstall would fetch CUDA providers from nuget.org; --ignore-scripts).
@@ -47,22 +47,20 @@ function loadOrt() {
 }
 const ort = loadOrt();
 
-const { values: v } = parseArgs({
-  options: {
-    preset: { type: 'string', default: 'small' },
-    len: { type: 'string', default: '128' },
-    batches: { type: 'string', default: '1,32' },
-    iters: { type: 'string', default: '40,8' },
-    warmup: { type: 'string', default: '8,2' },
-    threads: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '4' },
-    exporter: { type: 'string', default: 'dynamo,legacy' },
-    work: { type: 'string' },
-    fresh: { type: 'boolean', default: false },
-    tol: { type: 'string', default: '1e-4' },
-    'py-attn': { type: 'string', default: 'sdpa' },
-    'ort-spin': { type: 'string', default: '1' },
-  },
+const v = benchArgs(__filename, {
+  preset: { type: 'string', default: 'small' },
+  len: { type: 'string', default: '128' },
+  batches: { type: 'string', default: '1,32' },
+  iters: { type: 'string', default: '40,8' },
+  warmup: { type: 'string', default: '8,2' },
+  threads: { type: 'string', default: '2' },
+  rounds: { type: 'string', default: '4' },
+  exporter: { type: 'string', default: 'dynamo,legacy' },
+  work: { type: 'string' },
+  fresh: { type: 'boolean', default: false },
+  tol: { type: 'string', default: '1e-4' },
+  'py-attn': { type: 'string', default: 'sdpa' },
+  'ort-spin': { type: 'string', default: '1' },
 });
 const T = Number(v.len), threads = Number(v.threads), rounds = Number(v.rounds), tol = Number(v.tol), V = 30522;
 const list = (s) => s.split(',').map(Number);

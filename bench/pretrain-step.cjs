@@ -11,10 +11,10 @@
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { benchArgs } = require('./args.cjs');
 const E = require('../dist/index.cjs');
 
-const { values: v } = parseArgs({ options: { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false } } });
+const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 
 // The addon dist/ loads (ELECTRA_ADDON when set), for its CUDA memory functions.

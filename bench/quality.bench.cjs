@@ -17,10 +17,10 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
+const { benchArgs } = require('./args.cjs');
 
 const ROOT = path.resolve(__dirname, '..');
-const { values: v } = parseArgs({ options: { model: { type: 'string' }, epochs: { type: 'string' }, 'small-epochs': { type: 'string' }, lr: { type: 'string' }, 'layer-decay': { type: 'string' }, seeds: { type: 'string' }, 'first-seed': { type: 'string' }, only: { type: 'string' }, windows: { type: 'string' }, threads: { type: 'string' }, 'max-len': { type: 'string' } } });
+const v = benchArgs(__filename, { model: { type: 'string' }, epochs: { type: 'string' }, 'small-epochs': { type: 'string' }, lr: { type: 'string' }, 'layer-decay': { type: 'string' }, seeds: { type: 'string' }, 'first-seed': { type: 'string' }, only: { type: 'string' }, windows: { type: 'string' }, threads: { type: 'string' }, 'max-len': { type: 'string' } });
 
 function latestDemoCheckpoint() {
   const runs = path.join(ROOT, 'runs', 'demo', 'run');
