@@ -48,6 +48,7 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throwJs(env, "ERR_INPUT", "threads must be a positive integer");
   guarded(env, [&] { at::set_num_threads(n); });
+  setExecutorThreads(n);  // the executor thread applies it before its next job
   return env.Undefined();
 }
 

@@ -1,7 +1,87 @@
 #include "binding/convert.h"
 #include <c10/util/Exception.h>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 namespace electra {
+
+namespace {
+std::atomic<int> gThreads{0};
+
+class Executor {
+ public:
+  // Never destroyed: its thread may still hold a job while the process exits.
+  static Executor& get() {
+    static Executor* e = new Executor();
+    return *e;
+  }
+  void run(const std::function<void()>& f) {
+    Job job{&f};
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queue_.push_back(&job);
+    }
+    cv_.notify_all();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_.wait(lk, [&] { return job.done; });
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+ private:
+  struct Job {
+    const std::function<void()>* f;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  Executor() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    int applied = 0;
+    for (;;) {
+      Job* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return !queue_.empty(); });
+        job = queue_.front();
+        queue_.pop_front();
+      }
+      try {
+        const int n = gThreads.load();
+        if (n > 0 && n != applied) at::set_num_threads(n), applied = n;
+        (*job->f)();
+      } catch (...) {
+        job->error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        job->done = true;
+      }
+      done_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  std::deque<Job*> queue_;
+};
+
+bool executorEnabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("ELECTRA_EXECUTOR");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+}  // namespace
+
+void runOnExecutor(const std::function<void()>& job) {
+  if (executorEnabled()) Executor::get().run(job);
+  else job();
+}
+
+void setExecutorThreads(int threads) { gThreads.store(threads); }
 
 Napi::Error makeJsError(Napi::Env env, const std::string& code, const std::string& message) {
   auto err = Napi::Error::New(env, message);

@@ -76,6 +76,8 @@ class CreateGroupWorker : public Worker {
   CreateGroupWorker(Napi::Env env, DistOptions o) : Worker(env, "electra:createProcessGroup"), o_(std::move(o)) {}
 
  protected:
+  // The rendezvous waits for the other ranks, minutes if they start late: not on the executor.
+  bool onExecutor() const override { return false; }
   void run() override {
     state_ = std::make_shared<GroupState>();
     state_->pg = std::make_shared<ProcessGroupHandle>(o_);
