@@ -70,6 +70,8 @@ export interface NativeRuntime {
   deviceNames: string[];
   threads: number;
   interopThreads: number;
+  /** Native work runs on one executor thread (false with ELECTRA_EXECUTOR=0: on Node's worker pool). */
+  executor: boolean;
   mkldnn: boolean;
   parallelInfo: string;
 }
@@ -195,6 +197,13 @@ export function native(): NativeAddon {
       : '`npm run build:native`';
     throw new ElectraError('ERR_NATIVE', `the native addon is not built (${p} is missing): run ${fix}; it finds or installs libtorch and builds`);
   }
+  // libtorch's OpenMP (libgomp) reads its spin-wait budget when the addon loads it. All native
+  // work runs on one executor thread, so its team's idle workers spin rather than sleep; libgomp's
+  // default budget (300,000 spins) costs heavily when the cores are shared with other busy
+  // processes (ELECTRA-Small inference at batch 1 under two CPU hogs on two cores: 122-147 ms,
+  // against 71-81 ms at 100,000), and 100,000 loses nothing measurable on idle cores. A value the
+  // user set (GOMP_SPINCOUNT, OMP_WAIT_POLICY) wins.
+  if (process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT = '100000';
   try {
     // createRequire works in the CommonJS and the ES module build alike.
     cached = createRequire(path.join(packageRoot(), 'package.json'))(p) as NativeAddon;

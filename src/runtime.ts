@@ -31,6 +31,7 @@ export function runtime(): RuntimeInfo {
     deviceNames: r.deviceNames,
     threads: r.threads,
     interopThreads: r.interopThreads,
+    executor: r.executor,
     buildFlags: r.buildFlags,
     nodeVersion: process.version,
     platform: `${process.platform}-${process.arch}`,

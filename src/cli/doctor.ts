@@ -20,7 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     ['found via', r.libtorchSource ?? 'unknown'],
     ['build', r.buildFlags],
     ['CUDA', r.cudaAvailable ? `available, ${r.deviceCount} device(s): ${r.deviceNames.join(', ') || '?'}` : r.cudaBuild ? 'built with CUDA, no device visible' : 'not built (CPU only)'],
-    ['threads', `${r.threads} intra-op, ${r.interopThreads} inter-op`],
+    ['threads', `${r.threads} intra-op, ${r.interopThreads} inter-op; ${r.executor ? 'native work on one executor thread' : "native work on Node's worker pool (ELECTRA_EXECUTOR=0)"}`],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(13)} ${v}\n`);
   return 0;

@@ -2,6 +2,8 @@
 import { ElectraError } from '../../src/errors';
 import { matmul, runtime, setNumThreads } from '../../src/runtime';
 import { native } from '../../src/native';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 function jsMatmul(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float64Array {
   const out = new Float64Array(m * n);
@@ -24,6 +26,25 @@ describe('native addon', () => {
     expect(r.threads).toBeGreaterThanOrEqual(1);
     expect(r.cudaAvailable).toBe(r.deviceCount > 0);
     expect(r.deviceNames).toHaveLength(r.cudaBuild ? r.deviceCount : 0);
+    expect(r.executor).toBe(process.env.ELECTRA_EXECUTOR !== '0');
+  });
+
+  test('ELECTRA_EXECUTOR=0 runs native work on the worker pool, with the same results', async () => {
+    // The same product here (one executor thread) and in a child process without it.
+    const code = `const E = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'index.cjs'))});
+      E.setNumThreads(1);
+      const a = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i));
+      E.matmul(a, [64, 48], a, [48, 64]).then((r) => console.log(JSON.stringify({ executor: E.runtime().executor, data: Array.from(r.data) })));`;
+    const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, ELECTRA_EXECUTOR: '0' }, timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    const out = JSON.parse(child.stdout) as { executor: boolean; data: number[] };
+    expect(out.executor).toBe(false);
+    const before = runtime().threads;
+    setNumThreads(1);
+    const a = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i));
+    const here = await matmul(a, [64, 48], a, [48, 64]);
+    setNumThreads(before);
+    expect(Array.from(here.data)).toEqual(out.data);
   });
 
   test('matmul matches a JS reference', async () => {

@@ -37,6 +37,7 @@ Napi::Value Runtime(const Napi::CallbackInfo& info) {
   o.Set("deviceNames", names);
   o.Set("threads", at::get_num_threads());
   o.Set("interopThreads", at::get_num_interop_threads());
+  o.Set("executor", executorEnabled());
   o.Set("mkldnn", at::hasMKLDNN());
   o.Set("parallelInfo", at::get_parallel_info());
   return o;

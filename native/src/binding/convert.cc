@@ -67,6 +67,8 @@ class Executor {
   std::deque<Job*> queue_;
 };
 
+}  // namespace
+
 bool executorEnabled() {
   static const bool on = [] {
     const char* e = std::getenv("ELECTRA_EXECUTOR");
@@ -74,7 +76,6 @@ bool executorEnabled() {
   }();
   return on;
 }
-}  // namespace
 
 void runOnExecutor(const std::function<void()>& job) {
   if (executorEnabled()) Executor::get().run(job);

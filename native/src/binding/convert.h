@@ -74,6 +74,7 @@ JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what);
 // executor applies before its next job (setNumThreads; OpenMP's count is per thread).
 void runOnExecutor(const std::function<void()>& job);
 void setExecutorThreads(int threads);
+bool executorEnabled();
 
 class Worker : public Napi::AsyncWorker {
  public:
