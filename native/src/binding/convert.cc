@@ -2,7 +2,6 @@
 #include <c10/util/Exception.h>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -70,10 +69,7 @@ class Executor {
 }  // namespace
 
 bool executorEnabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("ELECTRA_EXECUTOR");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool on = envSwitchOn("ELECTRA_EXECUTOR");
   return on;
 }
 

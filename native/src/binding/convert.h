@@ -68,7 +68,7 @@ JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what);
 // threads) hands each job to it and waits. OpenMP keeps a team of threads per calling thread, so
 // jobs spread over the pool's threads kept several teams, more threads than cores, whose idle
 // threads slept instead of spinning: every parallel region then paid futex wake-ups (a quarter
-// of a small training step in perf; batch-1 inference 1.6x slower). One thread also keeps CUDA
+// of a small training step in perf; batch-1 inference 1.8x slower). One thread also keeps CUDA
 // work in one order, which a CUDA graph capture needs. ELECTRA_EXECUTOR=0 runs jobs on the
 // pool's threads instead (as before; for A/B runs). `threads`: the intra-op thread count the
 // executor applies before its next job (setNumThreads; OpenMP's count is per thread).
@@ -85,8 +85,8 @@ class Worker : public Napi::AsyncWorker {
   virtual void run() = 0;                              // worker thread (the executor, see above)
   virtual Napi::Value result(Napi::Env env) = 0;       // main thread, after run()
   virtual void finished() {}                           // main thread, success or failure
-  // Jobs that wait for other processes and do no numeric work (rendezvous, standalone
-  // collectives) stay on the pool's thread, so that they never hold the executor.
+  // A job that waits for other processes and does no numeric work (the rendezvous) stays on the
+  // pool's thread, so that it never holds the executor.
   virtual bool onExecutor() const { return true; }
   void Execute() final {
     std::string message;

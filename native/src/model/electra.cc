@@ -27,7 +27,7 @@ const char* headName(Head h) {
 bool hasPadding(const torch::Tensor& mask) { return !mask.is_cpu() || !mask.all().item<bool>(); }
 
 torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype, bool padded) {
-  if (!padded || !hasPadding(mask)) return torch::Tensor();
+  if (!padded) return torch::Tensor();
   auto m = mask.to(dtype).view({mask.size(0), 1, 1, mask.size(1)});
   return (1.0 - m) * std::numeric_limits<float>::lowest();
 }

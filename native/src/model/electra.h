@@ -19,9 +19,9 @@ bool hasPadding(const torch::Tensor& mask);
 
 // Additive attention bias from a (B, T) 0/1 mask: (B, 1, 1, T), 0 where attended, the dtype's
 // lowest value where not (as HF does; a fully padded row stays finite). Undefined (no bias) when
-// the batch has no padding (`padded` false, or a CPU mask of ones), so that attention takes its
-// unmasked kernels (flash attention on CUDA), as HF does.
-torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype, bool padded = true);
+// `padded` (hasPadding() of the batch) is false, so that attention takes its unmasked kernels
+// (flash attention on CUDA), as HF does.
+torch::Tensor attentionBias(const torch::Tensor& mask, torch::ScalarType dtype, bool padded);
 
 struct ElectraModelImpl : torch::nn::Module {
   Embeddings embeddings{nullptr};
@@ -58,7 +58,7 @@ struct ElectraNetImpl : torch::nn::Module {
   ElectraNetImpl(const Config& c, Head h, Embeddings shared = nullptr);
   // Runs the body and the head; `withHidden` keeps the last hidden states in the result.
   // `padded`: hasPadding() of the batch's mask, taken before it moved to the device.
-  Outputs forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden, bool padded = true);
+  Outputs forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, bool withHidden, bool padded);
   // Generator head on gathered hidden states only: (N, H) -> (N, V).
   torch::Tensor generatorLogits(const torch::Tensor& h);
 };

@@ -9,16 +9,14 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/PhiloxRNGEngine.h>
 #include <torch/torch.h>
+#include "common.h"
 #include "model/rng_kernels.h"
 
 namespace electra {
 
 // ELECTRA_PARALLEL_RNG=0 falls back to ATen's kernels (for comparison).
 inline bool parallelRng() {
-  static const bool on = [] {
-    const char* e = std::getenv("ELECTRA_PARALLEL_RNG");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool on = envSwitchOn("ELECTRA_PARALLEL_RNG");
   return on;
 }
 

@@ -9,6 +9,7 @@
 // never destroyed (tensors may outlive any owner). ELECTRA_CPU_CACHE=0 disables it.
 #pragma once
 #include <c10/core/CPUAllocator.h>
+#include "common.h"
 #include <c10/core/impl/alloc_cpu.h>
 #include <unistd.h>
 #include <cstdlib>
@@ -104,8 +105,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 // Installs the caching allocator as libtorch's CPU allocator once per process.
 inline bool installCpuCache() {
   static const bool on = [] {
-    const char* e = std::getenv("ELECTRA_CPU_CACHE");
-    if (e && std::string(e) == "0") return false;
+    if (!envSwitchOn("ELECTRA_CPU_CACHE")) return false;
     c10::SetCPUAllocator(&CachingCpuAllocator::instance(), /*priority=*/10);
     return true;
   }();

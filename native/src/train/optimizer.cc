@@ -27,10 +27,7 @@ void AdamW::setLrScales(const std::vector<double>& scales) {
 }
 
 bool AdamW::fusedEnabled() const {
-  static const bool env = [] {
-    const char* e = std::getenv("ELECTRA_FUSED_ADAMW");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool env = envSwitchOn("ELECTRA_FUSED_ADAMW");
   return o_.fused && env;
 }
 

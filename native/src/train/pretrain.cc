@@ -253,10 +253,7 @@ constexpr double kGraphRandomBudget = 0.75 * 4294967296.0;
 
 bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
 #ifdef ELECTRA_WITH_CUDA
-  static const bool env = [] {
-    const char* e = std::getenv("ELECTRA_CUDA_GRAPH");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool env = envSwitchOn("ELECTRA_CUDA_GRAPH");
   if (!(env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled())) return false;
   // Inside a capture the CUDA generator's offset is a 32-bit count (PyTorch asserts against its
   // overflow), and the attention kernel with dropout reserves one random number per attention
