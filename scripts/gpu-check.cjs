@@ -250,18 +250,19 @@ function paddedBatch(B, T, V, seed) {
     const backends = native().distributedBackends || [];
     assert(backends.includes('nccl'), `this CUDA build has no NCCL backend (backends: ${backends.join(', ') || 'none'}; see cmake.log)`);
     const mk = () => E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 0, totalSteps: 100, device: DEV0, precision: 'fp32', seed: 3 });
-    const a = await mk(), b = await mk();
+    // One trainer after the other: create() seeds the process's generators, which both share, so
+    // interleaved steps would draw different masks.
+    const la = [], lb = [];
+    const a = await mk();
+    for (let i = 0; i < 3; i++) la.push((await a.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
+    a.dispose();
     const g = await E.ProcessGroup.create({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 29611, timeoutMs: 60000 }, DEV0);
     assert(g.backend === 'nccl', `backend ${g.backend}`);
+    const b = await mk();
     await b.attach(g);
-    const la = [], lb = [];
-    for (let i = 0; i < 3; i++) {
-      la.push((await a.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
-      lb.push((await b.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
-    }
+    for (let i = 0; i < 3; i++) lb.push((await b.trainStep([synthBatch(8, 64, V, 50 + i)])).loss);
     assert((await g.allreduceMax(2.5)) === 2.5, 'allreduceMax');
     await g.barrier();
-    a.dispose();
     b.dispose();
     g.dispose();
     const d = Math.max(...la.map((x, i) => Math.abs(x - lb[i])));

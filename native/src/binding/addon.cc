@@ -92,13 +92,20 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
 #ifdef ELECTRA_WITH_CUDA
   if (!torch::cuda::is_available()) return env.Null();
-  int dev = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-  auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev);
+  const int dev = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  const int n = static_cast<int>(torch::cuda::device_count());
+  if (dev < 0 || dev >= n) throwJs(env, "ERR_DEVICE", "cudaMemory: no CUDA device " + std::to_string(dev) + " (" + std::to_string(n) + " visible)");
+  // The allocator has no per-device state before CUDA's lazy initialisation (its statistics calls
+  // throw "Invalid device argument" then); initialising is what the first CUDA tensor would do.
+  auto st = guarded(env, [&] {
+    at::globalContext().lazyInitDevice(at::kCUDA);
+    return std::optional(c10::cuda::CUDACachingAllocator::getDeviceStats(dev));
+  });
   auto idx = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
   auto o = Napi::Object::New(env);
-  o.Set("allocated", static_cast<double>(st.allocated_bytes[idx].current));
-  o.Set("reserved", static_cast<double>(st.reserved_bytes[idx].current));
-  o.Set("peakAllocated", static_cast<double>(st.allocated_bytes[idx].peak));
+  o.Set("allocated", static_cast<double>(st->allocated_bytes[idx].current));
+  o.Set("reserved", static_cast<double>(st->reserved_bytes[idx].current));
+  o.Set("peakAllocated", static_cast<double>(st->allocated_bytes[idx].peak));
   return o;
 #else
   return env.Null();
@@ -116,6 +123,7 @@ Napi::Value CudaRelease(const Napi::CallbackInfo& info) {
 #ifdef ELECTRA_WITH_CUDA
   if (torch::cuda::is_available()) {
     guarded(env, [&] {
+      at::globalContext().lazyInitDevice(at::kCUDA);  // as in cudaMemory
       c10::cuda::CUDACachingAllocator::emptyCache();
       for (int d = 0; d < static_cast<int>(torch::cuda::device_count()); d++) c10::cuda::CUDACachingAllocator::resetPeakStats(d);
     });
