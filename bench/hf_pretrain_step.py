@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--fused", action="store_true", help="fused AdamW (CUDA)")
     ap.add_argument("--no-dropout", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, help="then N steps under the Kineto profiler: time per kernel (CUDA) or operator (CPU)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -117,7 +118,33 @@ def main():
            "torch": torch.__version__}
     if dev.type == "cuda":
         out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    if a.profile > 0:
+        out["profile"] = profile_steps(step, a.profile, dev)
     print(json.dumps(out))
+
+
+def profile_steps(step, n, dev):
+    """Sums of Kineto's events by name over n steps, as the addon's profileStop() reports them:
+    on CUDA the GPU kernels and copies (device time), on the CPU the operators (time including
+    the operators they call)."""
+    from torch.profiler import profile, ProfilerActivity
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with profile(activities=acts) as p:
+        for _ in range(n):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    cpu, gpu = {}, {}
+    for e in p.profiler.kineto_results.events():
+        if e.is_hidden_event():
+            continue
+        d = gpu if str(e.device_type()).endswith("CUDA") else cpu
+        ms, count = d.get(e.name(), (0.0, 0))
+        d[e.name()] = (ms + e.duration_ns() / 1e6, count + 1)
+    use = gpu if gpu else cpu
+    entries = sorted(({"name": k, "ms": v[0], "count": v[1]} for k, v in use.items()), key=lambda x: -x["ms"])
+    total = sum(x["ms"] for x in entries) if gpu else (entries[0]["ms"] if entries else 0.0)
+    return {"device": "cuda" if gpu else "cpu", "totalMs": total, "steps": n, "entries": entries[:40]}
 
 
 if __name__ == "__main__":

@@ -8,14 +8,22 @@
  *   ... --device cuda --bf16 [--cuda-graph]   (--cuda-graph also measures our step replayed as a CUDA graph)
  * --rounds N alternates the two sides N times (order reversed each round) and reports the median
  * of each side: on a shared, noisy machine one sequential pair can be off by 1.5x either way.
+ * --profile N then runs N more eager steps of each side under libtorch's Kineto profiler and prints
+ * where the time goes, summed by name: on CUDA the GPU kernels (device time per step), on the CPU
+ * the operators (time including the operators they call, so shares overlap). Not timed.
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { benchArgs } = require('./args.cjs');
 const E = require('../dist/index.cjs');
 
-const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false } });
+const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false }, profile: { type: 'string', default: '0' } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
+const profileSteps = Number(v.profile);
+if (!Number.isInteger(profileSteps) || profileSteps < 0) {
+  console.error(`--profile takes a number of steps, not '${v.profile}'`);
+  process.exit(2);
+}
 
 // The addon dist/ loads (ELECTRA_ADDON when set), for its CUDA memory functions.
 const addon = () => require(process.env.ELECTRA_ADDON || '../build/Release/electra.node');
@@ -37,14 +45,20 @@ async function ours(cudaGraph = false) {
   let m;
   for (let i = 0; i < steps; i++) m = await p.trainStep([batch]);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
+  let profile;
+  if (profileSteps > 0 && !cudaGraph) {
+    await addon().profileStart();
+    for (let i = 0; i < profileSteps; i++) await p.trainStep([batch]);
+    profile = { ...(await addon().profileStop()), steps: profileSteps };
+  }
   p.dispose();
   const mem = v.device === 'cpu' ? null : addon().cudaMemory(0);
   if (cudaGraph && !m.graph) throw new Error('--cuda-graph: the timed steps were not replayed from a CUDA graph');
-  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
+  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined, profile };
 }
 
 function python() {
-  const py = spawnSync('python3', [path.join(__dirname, 'hf_pretrain_step.py'), '--preset', v.preset, '--batch', String(B), '--len', String(T), '--device', v.device, '--threads', String(threads), '--steps', String(steps), '--warmup', String(warm), ...(v.bf16 ? ['--bf16', '--fused'] : [])], { encoding: 'utf8' });
+  const py = spawnSync('python3', [path.join(__dirname, 'hf_pretrain_step.py'), '--preset', v.preset, '--batch', String(B), '--len', String(T), '--device', v.device, '--threads', String(threads), '--steps', String(steps), '--warmup', String(warm), ...(v.bf16 ? ['--bf16', '--fused'] : []), ...(profileSteps > 0 ? ['--profile', String(profileSteps)] : [])], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (py.status !== 0) {
     console.error('python peer failed:', py.stderr.slice(-2000));
     process.exit(1);
@@ -83,4 +97,19 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
     console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}`);
     console.log(`  ratio (ours with CUDA graph / HF, speed): ${(h.ms_per_step / gph.ms_per_step).toFixed(2)}x`);
   }
+  if (profileSteps > 0) {
+    printProfile('python + HF transformers', h.profile);
+    printProfile('electra-node (eager)', o.profile);
+  }
 })();
+
+// The profile's largest entries, per step: ms, share of the total, calls, name.
+function printProfile(who, pr) {
+  if (!pr) return console.log(`  profile, ${who}: none`);
+  const what = pr.device === 'cuda' ? 'GPU kernels and copies, device time' : 'CPU operators, time including callees';
+  console.log(`  profile, ${who}: ${what}, ${(pr.totalMs / pr.steps).toFixed(2)} ms per step in all (${pr.steps} steps)`);
+  for (const e of pr.entries.slice(0, 30)) {
+    const name = e.name.length > 110 ? e.name.slice(0, 107) + '...' : e.name;
+    console.log(`    ${(e.ms / pr.steps).toFixed(3).padStart(8)} ms ${((100 * e.ms) / pr.totalMs).toFixed(1).padStart(5)}% ${String(e.count / pr.steps).padStart(5)}x  ${name}`);
+  }
+}

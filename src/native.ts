@@ -148,6 +148,9 @@ export interface NativeAddon {
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
   releaseCpuCache(): number;
+  /** Kineto profile of the executor's work between the two calls, summed by name (bench --profile). */
+  profileStart(): Promise<void>;
+  profileStop(): Promise<{ device: 'cuda' | 'cpu'; totalMs: number; entries: { name: string; ms: number; count: number }[] }>;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
   createProcessGroup(opts: { rank: number; world: number; addr: string; port: number; timeoutMs: number; backend?: string; device?: number }): Promise<NativeProcessGroup>;

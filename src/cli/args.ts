@@ -30,3 +30,9 @@ export function precisionOf(v: string | undefined): 'fp32' | 'bf16' {
   if (v !== 'fp32' && v !== 'bf16') throw new ElectraError('ERR_CONFIG', `--precision must be fp32 or bf16, got '${v}'`);
   return v;
 }
+
+/** `--cuda-graph` / `--no-cuda-graph`: forced on or off; neither: the trainer's default (on for CUDA). */
+export function cudaGraphOf(on: boolean | undefined, off: boolean | undefined): boolean | undefined {
+  if (on && off) throw new ElectraError('ERR_CONFIG', '--cuda-graph and --no-cuda-graph contradict each other; give one');
+  return on ? true : off ? false : undefined;
+}

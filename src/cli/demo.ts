@@ -14,7 +14,7 @@ import { detectReplaced } from '../infer/detect';
 import { runtime } from '../runtime';
 import { pretrain } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
-import { num, parse } from './args';
+import { cudaGraphOf, num, parse } from './args';
 import { formatDetection } from './detect';
 
 /** The demo model: ELECTRA-Small's shape scaled down so that five CPU minutes show learning. */
@@ -55,13 +55,14 @@ export async function run(argv: string[]): Promise<number> {
     'generator-bias': { type: 'string' },
     corpus: { type: 'string', multiple: true },
     'cuda-graph': { type: 'boolean' },
+    'no-cuda-graph': { type: 'boolean' },
   });
   if (v.help) {
     process.stdout.write(
-      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...] [--cuda-graph]\n' +
+      'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...] [--no-cuda-graph]\n' +
         '  --corpus SRC  pre-training text, repeatable (default: sotu). `--corpus sotu --corpus spam-assassin-train` adds the\n' +
         '                unlabelled e-mails of the spam-assassin train split (task-adaptive pre-training; never dev/test e-mails)\n' +
-        '  --cuda-graph  CUDA: replay the whole training step as a captured CUDA graph (as electra pretrain --cuda-graph)\n',
+        '  --no-cuda-graph  CUDA: every step eagerly (by default CUDA replays the whole step as a captured graph, as electra pretrain)\n',
     );
     return 0;
   }
@@ -122,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     maxSeconds: minutes * 60,
     device,
     precision: onGpu ? 'bf16' : 'fp32',
-    cudaGraph: v['cuda-graph'] ?? false,
+    cudaGraph: cudaGraphOf(v['cuda-graph'], v['no-cuda-graph']),
     seed: 1,
   });
   if (!s.checkpoint) throw new ElectraError('ERR_CHECKPOINT', 'the demo run wrote no checkpoint');

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ElectraError } from '../errors';
 import { pretrain, type RunOptionsInput } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
-import { num, parse } from './args';
+import { cudaGraphOf, num, parse } from './args';
 
 const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
 
@@ -32,7 +32,9 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --max-seconds S     stop (with a checkpoint) after S seconds
   --stop-at N         stop (with a checkpoint) at step N; the lr schedule still runs to --steps
   --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress
-  --cuda-graph        CUDA: replay the whole step as a captured CUDA graph (one process, fp32/bf16)`;
+  --no-cuda-graph     CUDA: run every step eagerly. By default CUDA training captures the whole step as a
+                      CUDA graph and replays it (one process, one micro-batch, fp32/bf16; other steps
+                      run eagerly); --cuda-graph also says once when steps run eagerly`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
@@ -66,6 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     threads: { type: 'string' },
     'skip-nonfinite': { type: 'boolean' },
     'cuda-graph': { type: 'boolean' },
+    'no-cuda-graph': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
   });
   if (v.help) {
@@ -119,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
     threads: num(v.threads, 'threads', { int: true, min: 1 }),
     skipNonFinite: v['skip-nonfinite'] ?? false,
-    cudaGraph: v['cuda-graph'] ?? false,
+    cudaGraph: cudaGraphOf(v['cuda-graph'], v['no-cuda-graph']),
     progress: !v['no-progress'],
   });
   const e0 = s.firstEval, e1 = s.lastEval;

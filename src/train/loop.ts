@@ -340,7 +340,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
           throw err;
         }
         windowSteps++;
-        if (o.cudaGraph && lead && !graphNoted) {
+        if (o.cudaGraph === true && lead && !graphNoted) {
           // Two eager steps per batch shape come before the capture; a third eager one means this
           // run's steps are not graphable (README, "Whole-step CUDA graph"): say so once.
           if (m.graph) graphNoted = true;

@@ -28,10 +28,11 @@ export const trainerOptionsSchema = z.object({
   skipNonFinite: z.boolean().default(false),
   /**
    * CUDA: capture the whole step as a CUDA graph (after two eager steps) and replay it while the
-   * batch shape stays the same; one micro-batch, one process, fp32 or bf16. Off by default until
-   * measured on a GPU.
+   * batch shape stays the same; one micro-batch, one process, fp32 or bf16 (other steps run
+   * eagerly). Unset: on for CUDA devices (2.2x the eager step for ELECTRA-Small on an H100, with
+   * the same results), off on the CPU, where there are no graphs.
    */
-  cudaGraph: z.boolean().default(false),
+  cudaGraph: z.boolean().optional(),
   /**
    * Vocabulary rows rounded up to this multiple inside the model (aligned output-layer GEMMs);
    * never visible in saved weights. 0 (default): 64 on CUDA, none on the CPU.

@@ -89,6 +89,7 @@ export class Pretrainer implements Disposable {
       callNative(() =>
         native().createTrainer!({
           ...o,
+          cudaGraph: o.cudaGraph ?? o.device.startsWith('cuda'),
           discriminator: nativeConfig(d),
           generator: g ? nativeConfig(g) : {},
           special: sp,

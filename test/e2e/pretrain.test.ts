@@ -164,6 +164,17 @@ print('ok', d(**ids).logits.shape[1])
     expect(listCheckpoints(out).pop()!.step).toBe(6);
   });
 
+  test('--no-cuda-graph trains without the note; with --cuda-graph it is ERR_CONFIG', () => {
+    const out = path.join(s.dir, 'cli-nograph');
+    const args = [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '3', '--batch', '4', '--eval-every', '0', '--no-progress'];
+    const r = spawnSync(process.execPath, [...args, '--no-cuda-graph'], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr.slice(-800) }).toEqual({ status: 0, stderr: '' });
+    expect(r.stderr).not.toContain('running eagerly');
+    expect(listCheckpoints(out).pop()!.step).toBe(3);
+    const both = spawnSync(process.execPath, [...args, '--cuda-graph', '--no-cuda-graph'], { encoding: 'utf8' });
+    expect({ status: both.status, err: both.stderr }).toMatchObject({ status: 1, err: expect.stringContaining('--cuda-graph and --no-cuda-graph contradict') });
+  });
+
   test('an existing run needs --resume; bad values are ERR_CONFIG naming the field', async () => {
     await expect(pretrain({ ...base, out: path.join(s.dir, 'run-a') })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('--resume') });
     await expect(pretrain({ ...base, out: path.join(s.dir, 'x'), batch: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('batch') });

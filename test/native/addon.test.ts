@@ -93,6 +93,25 @@ describe('native addon', () => {
     }
   });
 
+  test('profileStart/profileStop sum the operators run in between (bench --profile)', async () => {
+    const n = native();
+    expect(() => n.profileStop()).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
+    await n.profileStart();
+    expect(() => n.profileStart()).toThrow(/already being recorded/);
+    const a = Float32Array.from({ length: 32 * 32 }, (_, i) => Math.cos(i));
+    for (let i = 0; i < 3; i++) await matmul(a, [32, 32], a, [32, 32]);
+    const p = await n.profileStop();
+    expect(p.device).toBe('cpu');
+    const mm = p.entries.find((e) => e.name === 'aten::mm');
+    expect(mm?.count).toBe(3);
+    expect(mm!.ms).toBeGreaterThan(0);
+    expect(p.totalMs).toBeGreaterThanOrEqual(mm!.ms);
+    // Sorted, largest first; a second profile starts empty.
+    expect(p.entries.map((e) => e.ms)).toEqual([...p.entries.map((e) => e.ms)].sort((x, y) => y - x));
+    await n.profileStart();
+    expect((await n.profileStop()).entries.find((e) => e.name === 'aten::mm')).toBeUndefined();
+  });
+
   test('setNumThreads validates and applies', () => {
     const before = runtime().threads;
     setNumThreads(1);

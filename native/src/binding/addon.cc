@@ -209,6 +209,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initModel(env, exports);
   initTrainer(env, exports);
   initDist(env, exports);
+  initProfile(env, exports);
   return exports;
 }
 

@@ -14,6 +14,7 @@ inline AddonData* addonData(Napi::Env env) { return env.GetInstanceData<AddonDat
 void initModel(Napi::Env env, Napi::Object exports);
 void initTrainer(Napi::Env env, Napi::Object exports);
 void initDist(Napi::Env env, Napi::Object exports);
+void initProfile(Napi::Env env, Napi::Object exports);
 class ProcessGroupHandle;
 std::shared_ptr<ProcessGroupHandle> unwrapProcessGroup(Napi::Env env, Napi::Value v);
 }  // namespace electra

@@ -1,0 +1,121 @@
+// Kernel profile for benchmarks: libtorch's Kineto profiler around any calls of the process's
+// numeric work, summed by kernel name. On CUDA it lists the GPU kernels (and copies) with their
+// device time, the figure that says where a GPU-bound step goes; on the CPU it lists the ATen
+// operators with their time including the operators they call (so the shares overlap).
+//
+//   profileStart()  -> Promise<void>
+//   profileStop()   -> Promise<{device: 'cuda' | 'cpu', totalMs, entries: [{name, ms, count}]}>
+//
+// The profiler is per thread: it records the executor thread (all jobs run there) and the
+// threads autograd starts from it. With ELECTRA_EXECUTOR=0 jobs run on several threads, so
+// profileStart refuses (ERR_CONFIG). CUDA graph replays are one launch to the profiler:
+// profile eager steps.
+#include <torch/csrc/autograd/profiler_kineto.h>
+#include <map>
+#include "binding/addon.h"
+#include "binding/convert.h"
+
+namespace electra {
+namespace {
+
+namespace prof = torch::profiler::impl;
+namespace kin = torch::autograd::profiler;
+
+bool g_profiling = false;  // main thread only
+
+class ProfileStartWorker : public Worker {
+ public:
+  explicit ProfileStartWorker(Napi::Env env) : Worker(env, "electra:profileStart") {}
+
+ protected:
+  void run() override {
+    prof::ProfilerConfig cfg(prof::ProfilerState::KINETO);
+    std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
+    if (torch::cuda::is_available()) acts.insert(prof::ActivityType::CUDA);
+    kin::prepareProfiler(cfg, acts);
+    kin::enableProfiler(cfg, acts);
+    started_ = true;
+  }
+  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+  void finished() override { g_profiling = started_; }  // a start that failed leaves none running
+
+ private:
+  bool started_ = false;
+};
+
+class ProfileStopWorker : public Worker {
+ public:
+  explicit ProfileStopWorker(Napi::Env env) : Worker(env, "electra:profileStop") {}
+
+ protected:
+  struct Sum {
+    double ns = 0;
+    int64_t count = 0;
+  };
+  void run() override {
+    auto res = kin::disableProfiler();
+    std::map<std::string, Sum> cpu, dev;
+    for (const auto& e : res->events()) {
+      if (e.isHiddenEvent()) continue;
+      auto& m = e.deviceType() == c10::DeviceType::CUDA ? dev : cpu;
+      auto& s = m[e.name()];
+      s.ns += static_cast<double>(e.durationNs());
+      s.count++;
+    }
+    device_ = dev.empty() ? "cpu" : "cuda";
+    for (auto& [name, s] : dev.empty() ? cpu : dev) {
+      entries_.push_back({name, s});
+      if (!dev.empty()) total_ += s.ns;
+    }
+    std::sort(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+    if (dev.empty()) {
+      // CPU operators nest (aten::linear holds aten::addmm): the total is the largest entry's.
+      total_ = entries_.empty() ? 0 : entries_.front().second.ns;
+    }
+  }
+  Napi::Value result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    o.Set("device", device_);
+    o.Set("totalMs", total_ / 1e6);
+    auto a = Napi::Array::New(env, entries_.size());
+    for (size_t i = 0; i < entries_.size(); i++) {
+      auto e = Napi::Object::New(env);
+      e.Set("name", entries_[i].first);
+      e.Set("ms", entries_[i].second.ns / 1e6);
+      e.Set("count", static_cast<double>(entries_[i].second.count));
+      a.Set(static_cast<uint32_t>(i), e);
+    }
+    o.Set("entries", a);
+    return o;
+  }
+
+ private:
+  std::string device_;
+  double total_ = 0;
+  std::vector<std::pair<std::string, Sum>> entries_;
+};
+
+Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!executorEnabled())
+    throwJs(env, "ERR_CONFIG", "profileStart: the profiler records the executor thread, which ELECTRA_EXECUTOR=0 turns off");
+  if (g_profiling) throwJs(env, "ERR_INPUT", "profileStart: a profile is already being recorded (call profileStop first)");
+  g_profiling = true;
+  return queue(new ProfileStartWorker(env));
+}
+
+Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!g_profiling) throwJs(env, "ERR_INPUT", "profileStop: no profile is being recorded (call profileStart first)");
+  g_profiling = false;
+  return queue(new ProfileStopWorker(env));
+}
+
+}  // namespace
+
+void initProfile(Napi::Env env, Napi::Object exports) {
+  exports.Set("profileStart", Napi::Function::New(env, ProfileStart, "profileStart"));
+  exports.Set("profileStop", Napi::Function::New(env, ProfileStop, "profileStop"));
+}
+
+}  // namespace electra
