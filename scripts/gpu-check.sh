@@ -43,15 +43,14 @@ echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/gpu.txt"
 
 # The demo's pre-training on the GPU (for the quality benchmark, #6): the vocabulary and prepared
 # data travel in runs/demo/{tokenizer,data} (carry them; the corpus package is not needed), the
-# discriminator comes back in $OUT/demo-gpu/ for `node bench/quality.bench.cjs --model
-# <files_at>/demo-gpu/checkpoint-N --seeds 3` on the dev machine.
+# discriminator and the metrics come back as one file, $OUT/demo-gpu.tar (the device tool returns
+# at most 8 files, none deeper than $OUT/a/b/), for `tar xf <files_at>/demo-gpu.tar -C /tmp/g &&
+# node bench/quality.bench.cjs --model /tmp/g/checkpoint-N --seeds 3` on the dev machine.
 if [ "$cmd" = demo ]; then
   [ -f runs/demo/tokenizer/vocab.txt ] && [ -f runs/demo/data/meta.json ] || { echo "carry runs/demo/tokenizer and runs/demo/data"; exit 1; }
   node bin/electra.cjs demo --out runs/demo --device cuda --minutes "${GPU_DEMO_MINUTES:-4}" ${GPU_DEMO_ARGS:-} 2>&1 | tee "$OUT/gpu-demo.txt"
   ck=$(ls -d runs/demo/run/checkpoint-* | sort -t- -k2 -n | tail -1)
-  mkdir -p "$OUT/demo-gpu/$(basename "$ck")"
-  cp -r "$ck/discriminator" "$OUT/demo-gpu/$(basename "$ck")/"
-  cp runs/demo/run/metrics.jsonl "$OUT/demo-gpu/"
+  tar cf "$OUT/demo-gpu.tar" -C runs/demo/run "$(basename "$ck")/discriminator" metrics.jsonl
   exit 0
 fi
 # The benchmark runs even when a check fails (device time is scarce); the exit status is the checks'.
