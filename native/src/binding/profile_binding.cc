@@ -23,17 +23,20 @@ namespace kin = torch::autograd::profiler;
 
 bool g_profiling = false;  // main thread only
 
+prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO); }
+std::set<prof::ActivityType> activities() {
+  std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
+  if (torch::cuda::is_available()) acts.insert(prof::ActivityType::CUDA);
+  return acts;
+}
+
 class ProfileStartWorker : public Worker {
  public:
   explicit ProfileStartWorker(Napi::Env env) : Worker(env, "electra:profileStart") {}
 
  protected:
   void run() override {
-    prof::ProfilerConfig cfg(prof::ProfilerState::KINETO);
-    std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
-    if (torch::cuda::is_available()) acts.insert(prof::ActivityType::CUDA);
-    kin::prepareProfiler(cfg, acts);
-    kin::enableProfiler(cfg, acts);
+    kin::enableProfiler(config(), activities());
     started_ = true;
   }
   Napi::Value result(Napi::Env env) override { return env.Undefined(); }
@@ -100,6 +103,9 @@ Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
   if (!executorEnabled())
     throwJs(env, "ERR_CONFIG", "profileStart: the profiler records the executor thread, which ELECTRA_EXECUTOR=0 turns off");
   if (g_profiling) throwJs(env, "ERR_INPUT", "profileStart: a profile is already being recorded (call profileStop first)");
+  // Kineto initialises its client on the thread that registered it (the one that loaded
+  // libtorch, this one), and only there: prepare here, record on the executor.
+  guarded(env, [] { kin::prepareProfiler(config(), activities()); });
   g_profiling = true;
   return queue(new ProfileStartWorker(env));
 }

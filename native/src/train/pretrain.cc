@@ -361,7 +361,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         }
         G.g.reset();
         fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
-             "); restart the process and train without it (cudaGraph: false, no --cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
+             "); restart the process and train without it (cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
       }
     }
     c10::cuda::device_synchronize();
