@@ -40,7 +40,9 @@ class ProfileStartWorker : public Worker {
     started_ = true;
   }
   Napi::Value result(Napi::Env env) override { return env.Undefined(); }
-  void finished() override { g_profiling = started_; }  // a start that failed leaves none running
+  void finished() override {
+    if (!started_) g_profiling = false;  // a start that failed leaves none running
+  }
 
  private:
   bool started_ = false;
