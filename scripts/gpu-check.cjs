@@ -255,7 +255,7 @@ function paddedBatch(B, T, V, seed) {
   await check('NCCL process group (world 1 on cuda:0): a data-parallel step equals a plain one', async () => {
     const backends = native().distributedBackends || [];
     assert(backends.includes('nccl'), `this CUDA build has no NCCL backend (backends: ${backends.join(', ') || 'none'}; see cmake.log)`);
-    const mk = () => E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 0, totalSteps: 100, device: DEV0, precision: 'fp32', seed: 3 });
+    const mk = () => E.Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special, lr: 5e-4, warmupSteps: 0, totalSteps: 100, device: DEV0, precision: 'fp32', seed: 3, cudaGraph: false });  // both eager: the graph has its own check
     // One trainer after the other: create() seeds the process's generators, which both share, so
     // interleaved steps would draw different masks.
     const la = [], lb = [];

@@ -141,10 +141,12 @@ export class Pretrainer implements Disposable {
     const onCuda = this.options.device.startsWith('cuda');
     const drng = onCuda ? callNative(() => this.n.getRng('device')) : null;
     const b64 = (t: { data: unknown }) => Buffer.from((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength).toString('base64');
+    // The CUDA graph is a choice of each run, like the device (same results either way): not saved.
+    const { cudaGraph: _graph, ...options } = this.options;
     const state: TrainerState = {
       format: 1,
       step: this.step,
-      options: this.options,
+      options,
       special: this.special,
       discriminator: this.discriminatorConfig,
       generator: this.generatorConfig,
@@ -188,9 +190,13 @@ export class Pretrainer implements Disposable {
   /** Re-creates the pair from a checkpoint: weights, optimizer moments, step and random state. */
   static async fromCheckpoint(dir: string, overrides: Partial<TrainerOptionsInput> = {}): Promise<{ trainer: Pretrainer; state: TrainerState }> {
     const s = Pretrainer.readState(dir);
+    // A saved cudaGraph is ignored: checkpoints written before it became a per-run choice hold the
+    // old default (false), which would keep a resumed CUDA run eager. Unset overrides change nothing.
+    const { cudaGraph: _savedGraph, ...saved } = s.options;
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<TrainerOptionsInput>;
     const t = await Pretrainer.create({
-      ...s.options,
-      ...overrides,
+      ...saved,
+      ...given,
       discriminator: s.discriminator,
       generator: s.generator ?? undefined,
       special: s.special,

@@ -164,7 +164,7 @@ print('ok', d(**ids).logits.shape[1])
     expect(listCheckpoints(out).pop()!.step).toBe(6);
   });
 
-  test('--no-cuda-graph trains without the note; with --cuda-graph it is ERR_CONFIG', () => {
+  test('--no-cuda-graph trains without the note; both --cuda-graph and --no-cuda-graph is ERR_CONFIG', () => {
     const out = path.join(s.dir, 'cli-nograph');
     const args = [CLI, 'pretrain', '--data', s.data, '--tokenizer', s.tokenizer, '--out', out, '--preset', 'tiny', '--steps', '3', '--batch', '4', '--eval-every', '0', '--no-progress'];
     const r = spawnSync(process.execPath, [...args, '--no-cuda-graph'], { encoding: 'utf8' });

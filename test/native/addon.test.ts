@@ -95,12 +95,22 @@ describe('native addon', () => {
 
   test('profileStart/profileStop sum the operators run in between (bench --profile)', async () => {
     const n = native();
+    if (!runtime().executor) {
+      // The profiler records the executor thread; without it profileStart refuses.
+      expect(() => n.profileStart()).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
+      return;
+    }
     expect(() => n.profileStop()).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
-    await n.profileStart();
+    const starting = n.profileStart();
+    // Until the start has finished neither a second start nor a stop is taken.
+    expect(() => n.profileStop()).toThrow(/still starting/);
+    await starting;
     expect(() => n.profileStart()).toThrow(/already being recorded/);
     const a = Float32Array.from({ length: 32 * 32 }, (_, i) => Math.cos(i));
     for (let i = 0; i < 3; i++) await matmul(a, [32, 32], a, [32, 32]);
-    const p = await n.profileStop();
+    const stopping = n.profileStop();
+    expect(() => n.profileStart()).toThrow(/still being stopped/);
+    const p = await stopping;
     expect(p.device).toBe('cpu');
     const mm = p.entries.find((e) => e.name === 'aten::mm');
     expect(mm?.count).toBe(3);

@@ -73,4 +73,25 @@ describe('vocabulary padding inside the model', () => {
     a.trainer.dispose();
     b.trainer.dispose();
   });
+
+  test('the CUDA graph choice is per run: not saved, a saved one ignored, an unset override changes nothing', async () => {
+    const p = await Pretrainer.create({ discriminator: disc, generatorFraction: 0.5, special: SP, cudaGraph: true, vocabMultiple: 64 });
+    await p.trainStep([batch(2, 16, 1)]);
+    const ck = path.join(dir, 'graph');
+    await p.saveCheckpoint(ck);
+    p.dispose();
+    const file = path.join(ck, 'trainer_state.json');
+    const st = JSON.parse(fs.readFileSync(file, 'utf8')) as { options: Record<string, unknown> };
+    expect(st.options).not.toHaveProperty('cudaGraph');
+    expect(st.options.vocabMultiple).toBe(64);
+    // A checkpoint from before: cudaGraph false (the old default) is not carried into the run.
+    fs.writeFileSync(file, JSON.stringify({ ...st, options: { ...st.options, cudaGraph: false } }));
+    const r = await Pretrainer.fromCheckpoint(ck, { cudaGraph: undefined, device: 'cpu' });
+    expect(r.trainer.options.cudaGraph).toBeUndefined();
+    expect(r.trainer.options.vocabMultiple).toBe(64);
+    r.trainer.dispose();
+    const f = await Pretrainer.fromCheckpoint(ck, { cudaGraph: false });
+    expect(f.trainer.options.cudaGraph).toBe(false);
+    f.trainer.dispose();
+  });
 });

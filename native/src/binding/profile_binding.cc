@@ -21,7 +21,11 @@ namespace {
 namespace prof = torch::profiler::impl;
 namespace kin = torch::autograd::profiler;
 
-bool g_profiling = false;  // main thread only
+// Main thread only. Jobs reach the executor from Node's pool threads in no fixed order, so a
+// start or stop is refused while the other is still on its way: each changes the state only when
+// it has finished.
+enum class State { Idle, Starting, On, Stopping };
+State g_state = State::Idle;
 
 prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO); }
 std::set<prof::ActivityType> activities() {
@@ -40,9 +44,7 @@ class ProfileStartWorker : public Worker {
     started_ = true;
   }
   Napi::Value result(Napi::Env env) override { return env.Undefined(); }
-  void finished() override {
-    if (!started_) g_profiling = false;  // a start that failed leaves none running
-  }
+  void finished() override { g_state = started_ ? State::On : State::Idle; }
 
  private:
   bool started_ = false;
@@ -67,6 +69,9 @@ class ProfileStopWorker : public Worker {
       s.ns += static_cast<double>(e.durationNs());
       s.count++;
     }
+    // Ranges named on the host (record_function, the optimizer's in PyTorch) also appear as
+    // GPU-side spans around the kernels they hold: kernels only, so nothing counts twice.
+    for (auto it = dev.begin(); it != dev.end();) it = cpu.count(it->first) ? dev.erase(it) : std::next(it);
     device_ = dev.empty() ? "cpu" : "cuda";
     for (auto& [name, s] : dev.empty() ? cpu : dev) {
       entries_.push_back({name, s});
@@ -78,6 +83,7 @@ class ProfileStopWorker : public Worker {
       total_ = entries_.empty() ? 0 : entries_.front().second.ns;
     }
   }
+  void finished() override { g_state = State::Idle; }  // a stop that failed leaves it unknown: start again
   Napi::Value result(Napi::Env env) override {
     auto o = Napi::Object::New(env);
     o.Set("device", device_);
@@ -104,18 +110,21 @@ Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!executorEnabled())
     throwJs(env, "ERR_CONFIG", "profileStart: the profiler records the executor thread, which ELECTRA_EXECUTOR=0 turns off");
-  if (g_profiling) throwJs(env, "ERR_INPUT", "profileStart: a profile is already being recorded (call profileStop first)");
+  if (g_state != State::Idle)
+    throwJs(env, "ERR_INPUT", g_state == State::Stopping ? "profileStart: the last profile is still being stopped (await profileStop first)"
+                                                         : "profileStart: a profile is already being recorded (call profileStop first)");
   // Kineto initialises its client on the thread that registered it (the one that loaded
   // libtorch, this one), and only there: prepare here, record on the executor.
   guarded(env, [] { kin::prepareProfiler(config(), activities()); });
-  g_profiling = true;
+  g_state = State::Starting;
   return queue(new ProfileStartWorker(env));
 }
 
 Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!g_profiling) throwJs(env, "ERR_INPUT", "profileStop: no profile is being recorded (call profileStart first)");
-  g_profiling = false;
+  if (g_state == State::Starting) throwJs(env, "ERR_INPUT", "profileStop: the profile is still starting (await profileStart first)");
+  if (g_state != State::On) throwJs(env, "ERR_INPUT", "profileStop: no profile is being recorded (call profileStart first)");
+  g_state = State::Stopping;
   return queue(new ProfileStopWorker(env));
 }
 
