@@ -6,6 +6,7 @@
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #endif
@@ -339,6 +340,10 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     c10::cuda::CUDAGuard dg(device_);
     c10::cuda::device_synchronize();
     for (auto& p : opt_->params()) p.param.mutable_grad() = torch::Tensor();
+    // The graph allocates from a pool of its own, which cannot take the blocks the eager steps
+    // left cached, and nothing can be freed while capturing: hand those blocks back first, so that
+    // a batch that fits eagerly also fits the capture.
+    c10::cuda::CUDACachingAllocator::emptyCache();
     G.g = std::make_unique<at::cuda::CUDAGraph>();
     auto stream = at::cuda::getStreamFromPool(false, device_.index());
     {
@@ -360,8 +365,10 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         } catch (...) {
         }
         G.g.reset();
+        const bool oom = msg.find("out of memory") != std::string::npos;
         fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
-             "); restart the process and train without it (cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)");
+             "); restart the process and train without it (cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)",
+             oom ? " or with a smaller batch" : "");
       }
     }
     c10::cuda::device_synchronize();
