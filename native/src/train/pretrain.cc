@@ -1,4 +1,6 @@
 #include "train/pretrain.h"
+#include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 #include "common.h"
 #include "model/autocast.h"
@@ -248,6 +250,20 @@ struct Pretrainer::Graph {};
 
 Pretrainer::~Pretrainer() = default;
 
+#ifdef ELECTRA_WITH_CUDA
+// The side stream captures run on: one per device for the process. cuBLAS keeps a workspace per
+// (handle, stream) for the process's lifetime (65 MiB on an H100), so a fresh pool stream for each
+// capture would leave another workspace behind for each trainer, up to the pool's 32 streams.
+static c10::cuda::CUDAStream captureStream(c10::DeviceIndex d) {
+  static std::mutex mu;
+  static std::unordered_map<int, c10::cuda::CUDAStream> streams;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = streams.find(d);
+  if (it == streams.end()) it = streams.emplace(d, at::cuda::getStreamFromPool(false, d)).first;
+  return it->second;
+}
+#endif
+
 // Random numbers one captured step may reserve from the CUDA generator: 3/4 of 2^32, leaving the
 // rest for masking, Gumbel noise and the other dropouts.
 constexpr double kGraphRandomBudget = 0.75 * 4294967296.0;
@@ -345,7 +361,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
     // a batch that fits eagerly also fits the capture.
     c10::cuda::CUDACachingAllocator::emptyCache();
     G.g = std::make_unique<at::cuda::CUDAGraph>();
-    auto stream = at::cuda::getStreamFromPool(false, device_.index());
+    auto stream = captureStream(device_.index());
     {
       c10::cuda::CUDAStreamGuard guard(stream);
       torch::AutoGradMode on(true);
