@@ -41,21 +41,22 @@ async function ours(cudaGraph = false, profileOnly = false) {
   for (let b = 0; b < B; b++) { ids[b * T] = 2; ids[b * T + T - 1] = 3; }
   const batch = { inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] };
   for (let i = 0; i < warm; i++) await p.trainStep([batch]);
+  if (profileOnly) {
+    // Run after the figures are printed (a profiler failure cannot lose them): warm, untimed.
+    await addon().profileStart();
+    for (let i = 0; i < profileSteps; i++) await p.trainStep([batch]);
+    const profile = { ...(await addon().profileStop()), steps: profileSteps };
+    p.dispose();
+    return { profile };
+  }
   const t0 = process.hrtime.bigint();
   let m;
   for (let i = 0; i < steps; i++) m = await p.trainStep([batch]);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / steps;
-  let profile;
-  if (profileOnly) {
-    // After the figures are printed (a profiler failure cannot lose them), on the warm trainer.
-    await addon().profileStart();
-    for (let i = 0; i < profileSteps; i++) await p.trainStep([batch]);
-    profile = { ...(await addon().profileStop()), steps: profileSteps };
-  }
   p.dispose();
   const mem = v.device === 'cpu' ? null : addon().cudaMemory(0);
   if (cudaGraph && !m.graph) throw new Error('--cuda-graph: the timed steps were not replayed from a CUDA graph');
-  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined, profile };
+  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }
 
 function python() {

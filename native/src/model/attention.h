@@ -27,8 +27,8 @@ struct SelfAttentionImpl : torch::nn::Module {
       // input's gradient instead of three and their sum. Inference keeps the three GEMMs rather
       // than copying the weights at every call. The output is split along its last dimension
       // (chunk), whose backward is one concatenation; indexing a permuted (3, ...) view instead
-      // cost each layer's backward three zero-filled buffers, strided copies and adds (on an H100
-      // 10 ms of ELECTRA-Base's 67 ms step, in the kernel profile).
+      // cost each layer's backward three zero-filled buffers, strided copies and adds (by the
+      // kernel counts of an H100 profile, about 10 ms of ELECTRA-Base's 67 ms step).
       auto w = torch::cat({query->weight, key->weight, value->weight}, 0);
       auto b = torch::cat({query->bias, key->bias, value->bias}, 0);
       auto qkv = torch::linear(x, w, b).chunk(3, -1);  // 3 x (B, T, H), views
