@@ -35,4 +35,10 @@ inline bool envSwitchOn(const char* name) {
   return !(e && std::string(e) == "0");
 }
 
+// An A/B switch that is off unless the environment variable `name` is "1".
+inline bool envSwitchSet(const char* name) {
+  const char* e = std::getenv(name);
+  return e && std::string(e) == "1";
+}
+
 }  // namespace electra

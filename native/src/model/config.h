@@ -2,6 +2,7 @@
 // the native side re-checks what would otherwise crash.
 #pragma once
 #include <torch/torch.h>
+#include <ATen/autocast_mode.h>
 #include <string>
 #include "common.h"
 #include "model/random.h"
@@ -52,6 +53,29 @@ inline torch::Tensor activation(const std::string& name, const torch::Tensor& x)
   if (name == "silu" || name == "swish") return torch::silu(x);
   if (name == "tanh") return torch::tanh(x);
   fail("ERR_CONFIG", "unsupported hidden_act '", name, "' (gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)");
+}
+
+// LayerNorm under bf16 autocast in bf16 (ELECTRA_BF16_LAYERNORM=1; off by default until measured
+// on a GPU): autocast runs layer_norm in fp32, so every LayerNorm turns the hidden stream fp32,
+// the residual adds, the LayerNorm and its backward move fp32 tensors, and each next GEMM casts
+// its input back to bf16. With the switch on, the input is cast to bf16 (a no-op for the residual
+// stream, which then stays bf16) and normalised by ATen's kernel, whose mean and variance are
+// accumulated in fp32; gamma and beta are cast to bf16 for the call (their fp32 master copies get
+// fp32 gradients through the cast). Megatron-LM's default for bf16 (no fp32 residual). Off
+// autocast, or under fp16, it is the module's own fp32 LayerNorm.
+inline bool bf16LayerNorm() {
+  static const bool on = envSwitchSet("ELECTRA_BF16_LAYERNORM");
+  return on;
+}
+
+inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  const auto dt = x.device().type();
+  if (!bf16LayerNorm() || !at::autocast::is_autocast_enabled(dt) || at::autocast::get_autocast_dtype(dt) != at::kBFloat16) return ln(x);
+  const auto& o = ln->options;
+  auto xb = x.scalar_type() == at::kBFloat16 ? x : x.to(at::kBFloat16);
+  // Below autocast, which would cast everything back to fp32 (layer_norm is on its fp32 list).
+  c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+  return torch::layer_norm(xb, o.normalized_shape(), ln->weight.to(at::kBFloat16), ln->bias.to(at::kBFloat16), o.eps());
 }
 
 }  // namespace electra

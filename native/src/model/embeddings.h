@@ -27,7 +27,7 @@ struct EmbeddingsImpl : torch::nn::Module {
     auto pos = torch::arange(T, ids.options()).unsqueeze(0);  // (1, T)
     auto x = word_embeddings(ids) + token_type_embeddings(token_types);
     x = x + position_embeddings(pos);
-    x = LayerNorm(x);
+    x = layerNorm(LayerNorm, x);
     return applyDropout(x, dropout_p, is_training());
   }
 };

@@ -25,7 +25,7 @@ struct GeneratorHeadImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embedding_size}).eps(c.layer_norm_eps)));
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.embedding_size));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return LayerNorm(torch::gelu(dense(h))); }
+  torch::Tensor forward(const torch::Tensor& h) { return layerNorm(LayerNorm, torch::gelu(dense(h))); }
 };
 TORCH_MODULE(GeneratorHead);
 

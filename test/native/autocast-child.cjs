@@ -1,0 +1,45 @@
+// One tiny pre-training run for test/native/bf16-layernorm.test.ts, with the built dist/ and addon:
+// PRECISION=bf16 runs the CUDA path's autocast on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1 set by the
+// test; the public API refuses bf16 training on the CPU). Prints {losses, gradNorms, ln} as JSON:
+// ln holds the discriminator's LayerNorm weights after training, which start at exactly 1.
+const path = require('node:path');
+const e = require('../../dist/index.cjs');
+
+async function main() {
+  const precision = process.env.PRECISION || 'fp32';
+  const addon = require(process.env.ELECTRA_ADDON || path.join(__dirname, '..', '..', 'build', 'Release', 'electra.node'));
+  e.setNumThreads(1);
+  const V = 64, B = 8, T = 32, steps = 40;
+  const d = e.parseConfig({ vocab_size: V, embedding_size: 16, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 64 });
+  const g = e.generatorConfig(d, 0.5);
+  const o = e.parseTrainerOptions({ lr: 2e-3, warmupSteps: 2, totalSteps: 200, seed: 11 });
+  const cfg = (c) => ({ ...c, num_labels: 2, classifier_dropout: -1 });
+  const special = { pad: 0, cls: 1, sep: 2, mask: 3 };
+  const t = await addon.createTrainer({ ...o, precision, cudaGraph: false, discriminator: cfg(d), generator: cfg(g), special });
+  let s = 3;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  // A learnable corpus: each row repeats a short random phrase.
+  const batches = [];
+  for (let k = 0; k < 4; k++) {
+    const ids = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const phrase = Array.from({ length: 4 }, () => 5 + Math.floor(rnd() * (V - 5)));
+      for (let i = 0; i < T; i++) ids[b * T + i] = i === 0 ? 1 : i === T - 1 ? 2 : phrase[i % 4];
+    }
+    batches.push({ inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] });
+  }
+  const losses = [], gradNorms = [];
+  for (let i = 0; i < steps; i++) {
+    const m = await t.step([batches[i % batches.length]]);
+    losses.push(m.loss);
+    gradNorms.push(m.gradNorm);
+  }
+  const ln = {};
+  for (const p of await t.getState('discriminator')) if (/LayerNorm\.weight$/.test(p.name)) ln[p.name] = Array.from(p.data);
+  t.dispose();
+  process.stdout.write(JSON.stringify({ losses, gradNorms, ln }));
+}
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
