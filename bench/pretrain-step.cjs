@@ -11,18 +11,28 @@
  * --profile N then runs N more eager steps of each side under libtorch's Kineto profiler and prints
  * where the time goes, summed by name: on CUDA the GPU kernels (device time per step), on the CPU
  * the operators (time including the operators they call, so shares overlap). Not timed.
+ * --variant NAME=VALUE (repeatable) then measures our step again in a child process with that
+ * environment variable set (a native A/B switch such as ELECTRA_BF16_LAYERNORM=1, read once per
+ * process), eager and (with --cuda-graph) as a graph, against the HF figure of this same run;
+ * with --profile, the child's kernel profile too (its largest 12 entries).
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { benchArgs } = require('./args.cjs');
 const E = require('../dist/index.cjs');
 
-const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false }, profile: { type: 'string', default: '0' } });
+const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false }, profile: { type: 'string', default: '0' }, variant: { type: 'string', multiple: true, default: [] }, 'ours-only': { type: 'boolean', default: false } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 const profileSteps = Number(v.profile);
 if (!Number.isInteger(profileSteps) || profileSteps < 0) {
   console.error(`--profile takes a number of steps, not '${v.profile}'`);
   process.exit(2);
+}
+for (const x of v.variant) {
+  if (!/^ELECTRA_[A-Z0-9_]+=\S*$/.test(x)) {
+    console.error(`--variant takes NAME=VALUE with an ELECTRA_ variable, not '${x}'`);
+    process.exit(2);
+  }
 }
 
 // The addon dist/ loads (ELECTRA_ADDON when set), for its CUDA memory functions.
@@ -70,8 +80,25 @@ function python() {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
+// A variant's figures: this script again in a child process with `--ours-only` and the variable set.
+function variant(assign) {
+  const [name, value] = assign.split('=');
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--variant' && all[i - 1] !== '--variant' && !a.startsWith('--variant='));
+  const r = spawnSync(process.execPath, [__filename, ...args, '--ours-only'], { encoding: 'utf8', env: { ...process.env, [name]: value }, maxBuffer: 64 << 20 });
+  if (r.status !== 0) return { error: (r.stderr || r.stdout).slice(-1500) };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
 (async () => {
   const rt = E.runtime();
+  if (v['ours-only']) {
+    // A variant's child: our figures only, as one JSON line.
+    const res = { eager: await ours() };
+    if (v['cuda-graph']) res.graph = await ours(true);
+    if (profileSteps > 0) res.profile = (await ours(false, true)).profile;
+    console.log(JSON.stringify(res));
+    return;
+  }
   const rounds = Math.max(1, Number(v.rounds));
   const os_ = [], hs = [];
   for (let r = 0; r < rounds; r++) {
@@ -92,12 +119,24 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
   }
   const mem = (x) => (x.peak_mem_gib !== undefined ? `, peak ${x.peak_mem_gib.toFixed(2)} GiB` : '');
   console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s${mem(h)} (torch ${h.torch})`);
-  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}`);
+  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}, loss ${o.loss.toFixed(3)}`);
   console.log(`  ratio (ours / HF, speed): ${(h.ms_per_step / o.ms_per_step).toFixed(2)}x`);
   if (v['cuda-graph']) {
     const gph = await ours(true);
-    console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}`);
+    console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}, loss ${gph.loss.toFixed(3)}`);
     console.log(`  ratio (ours with CUDA graph / HF, speed): ${(h.ms_per_step / gph.ms_per_step).toFixed(2)}x`);
+  }
+  for (const x of v.variant) {
+    const r = variant(x);
+    if (r.error) {
+      console.log(`  variant ${x}: failed: ${r.error}`);
+      continue;
+    }
+    for (const [kind, f] of [['eager', r.eager], ['CUDA graph', r.graph]]) {
+      if (!f) continue;
+      console.log(`  variant ${x}, ${kind}: ${f.ms_per_step.toFixed(1)} ms/step, ${Math.round(f.tokens_per_s)} tokens/s${mem(f)}, loss ${f.loss.toFixed(3)}; ratio to HF: ${(h.ms_per_step / f.ms_per_step).toFixed(2)}x`);
+    }
+    if (r.profile) printProfile(`variant ${x} (eager)`, r.profile, 12);
   }
   if (profileSteps > 0) {
     printProfile('python + HF transformers', h.profile);
@@ -106,11 +145,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 })();
 
 // The profile's largest entries, per step: ms, share of the total, calls, name.
-function printProfile(who, pr) {
+function printProfile(who, pr, top = 30) {
   if (!pr) return console.log(`  profile, ${who}: none`);
   const what = pr.device === 'cuda' ? 'GPU kernels and copies, device time' : 'CPU operators, time including callees';
   console.log(`  profile, ${who}: ${what}, ${(pr.totalMs / pr.steps).toFixed(2)} ms per step in all (${pr.steps} steps)`);
-  for (const e of pr.entries.slice(0, 30)) {
+  for (const e of pr.entries.slice(0, top)) {
     const name = e.name.length > 110 ? e.name.slice(0, 107) + '...' : e.name;
     console.log(`    ${(e.ms / pr.steps).toFixed(3).padStart(8)} ms ${((100 * e.ms) / pr.totalMs).toFixed(1).padStart(5)}% ${String(e.count / pr.steps).padStart(5)}x  ${name}`);
   }

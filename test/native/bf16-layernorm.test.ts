@@ -23,15 +23,17 @@ const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
 
 describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm', () => {
-  let fp32: Run, bf16: Run, bf16ln: Run;
+  let fp32: Run, bf16: Run, bf16ln: Run, serial: Run;
   beforeAll(() => {
     fp32 = run({ PRECISION: 'fp32', ELECTRA_BF16_LAYERNORM: '1' }); // no autocast: the switch must not matter
     bf16 = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1' });
     bf16ln = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1' });
+    // The GPU's sampler (whole-tensor Gumbel noise, bf16 logits added into fp32 noise), not the CPU's blocks.
+    serial = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1', ELECTRA_PARALLEL_RNG: '0' });
   });
 
   test('every run trains: finite losses and gradient norms, the loss falls by a quarter', () => {
-    for (const r of [fp32, bf16, bf16ln]) {
+    for (const r of [fp32, bf16, bf16ln, serial]) {
       expect(r.losses).toHaveLength(40);
       for (const x of [...r.losses, ...r.gradNorms]) expect(Number.isFinite(x)).toBe(true);
       expect(mean(r.losses.slice(-5))).toBeLessThan(0.75 * r.losses[0]!);
