@@ -2,6 +2,8 @@
 // PRECISION=bf16 runs the CUDA path's autocast on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1 set by the
 // test; the public API refuses bf16 training on the CPU). Prints {losses, gradNorms, ln} as JSON:
 // ln holds the discriminator's LayerNorm weights after training, which start at exactly 1.
+// Sizes default to the test's; AC_VOCAB, AC_BATCH, AC_LEN, AC_HIDDEN, AC_LAYERS, AC_STEPS and
+// AC_SEED change them (the longer comparison in the README, "Prepared without a GPU").
 const path = require('node:path');
 const e = require('../../dist/index.cjs');
 
@@ -9,10 +11,11 @@ async function main() {
   const precision = process.env.PRECISION || 'fp32';
   const addon = require(process.env.ELECTRA_ADDON || path.join(__dirname, '..', '..', 'build', 'Release', 'electra.node'));
   e.setNumThreads(1);
-  const V = 64, B = 8, T = 32, steps = 40;
-  const d = e.parseConfig({ vocab_size: V, embedding_size: 16, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, max_position_embeddings: 64 });
+  const env = (k, d) => Number(process.env[k] || d);
+  const V = env('AC_VOCAB', 64), B = env('AC_BATCH', 8), T = env('AC_LEN', 32), steps = env('AC_STEPS', 40), H = env('AC_HIDDEN', 32);
+  const d = e.parseConfig({ vocab_size: V, embedding_size: 16, hidden_size: H, num_hidden_layers: env('AC_LAYERS', 2), num_attention_heads: 2, intermediate_size: 2 * H, max_position_embeddings: Math.max(64, T) });
   const g = e.generatorConfig(d, 0.5);
-  const o = e.parseTrainerOptions({ lr: 2e-3, warmupSteps: 2, totalSteps: 200, seed: 11 });
+  const o = e.parseTrainerOptions({ lr: 2e-3, warmupSteps: 2, totalSteps: Math.max(200, steps), seed: env('AC_SEED', 11) });
   const cfg = (c) => ({ ...c, num_labels: 2, classifier_dropout: -1 });
   const special = { pad: 0, cls: 1, sep: 2, mask: 3 };
   const t = await addon.createTrainer({ ...o, precision, cudaGraph: false, discriminator: cfg(d), generator: cfg(g), special });
