@@ -444,7 +444,7 @@ describe('golden model fixtures', () => {
   test.each([
     ['disc-proj', 'ElectraForPreTraining'],
     ['gen', 'ElectraForMaskedLM'],
-  ])('check_roundtrip.py reproduces %s exactly from its own directory', (name, cls) => {
+  ])('check_roundtrip.py reproduces %s from its own directory (within 1e-5)', (name, cls) => {
     const missing = pythonMissing('transformers, safetensors.torch, torch');
     if (missing !== undefined) {
       console.warn(`skipping check_roundtrip.py: python3 with transformers is not available (${missing})`);
@@ -456,7 +456,10 @@ describe('golden model fixtures', () => {
     const result = JSON.parse(lines[lines.length - 1] ?? '{}') as { ok: boolean; max_abs_diff: Record<string, number>; missing: string[]; unexpected: string[] };
     expect(result).toMatchObject({ ok: true, missing: [], unexpected: [] });
     expect(Object.keys(result.max_abs_diff).sort()).toEqual(Object.keys(expected[name] ?? {}).sort());
-    for (const d of Object.values(result.max_abs_diff)) expect(d).toBe(0);
+    // Bit for bit on the machine that wrote the fixtures; another CPU's kernels sum in another
+    // order (an AMD EPYC with AVX-512, 2026-11-28: 4.8e-7 on the hidden states). A weight loaded
+    // wrongly moves these outputs by far more than 1e-5.
+    for (const d of Object.values(result.max_abs_diff)) expect(d).toBeLessThan(1e-5);
     expect(r.status).toBe(0);
   });
 });
