@@ -28,7 +28,7 @@ describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm', (
     fp32 = run({ PRECISION: 'fp32', ELECTRA_BF16_LAYERNORM: '1' }); // no autocast: the switch must not matter
     bf16 = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1' });
     bf16ln = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1' });
-    // The GPU's sampler (whole-tensor Gumbel noise, bf16 logits added into fp32 noise), not the CPU's blocks.
+    // The GPU's sampler (whole-tensor Gumbel noise), not the CPU's blocks.
     serial = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1', ELECTRA_PARALLEL_RNG: '0' });
   });
 

@@ -43,11 +43,11 @@ static void addGumbelNoise(torch::Tensor& g, const torch::Tensor& l, double temp
 
 torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen) {
   torch::NoGradGuard ng;
-  auto l = logits.detach();
+  auto l = logits.detach().to(torch::kFloat);
   if (!gen && l.is_cpu() && parallelRng() && l.dim() >= 1 && l.numel() > 0) {
     // CPU: rows in blocks that stay in cache, noise built and consumed per block instead of as
     // one (B, N, V) tensor walked five times; the values are those of the whole-tensor path.
-    auto lc = l.to(torch::kFloat).contiguous();
+    auto lc = l.contiguous();
     const int64_t V = lc.size(-1), rows = lc.numel() / V;
     auto out = torch::empty({rows}, lc.options().dtype(torch::kLong));
     const uint64_t seed = drawSeed();
@@ -73,9 +73,7 @@ torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std:
   }
   // The noise is built in place in one buffer: (B, N, V) tensors are the largest of the step, and
   // every temporary of that size costs fresh pages.
-  // bf16 logits are added into the fp32 noise as they are (exactly, by promotion): no fp32 copy.
-  const auto fo = l.options().dtype(torch::kFloat);
-  auto g = gen ? torch::rand(l.sizes(), gen, fo) : uniform(l.sizes(), fo);
+  auto g = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
   addGumbelNoise(g, l, temperature);
   return g.argmax(-1);
 }

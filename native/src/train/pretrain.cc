@@ -119,11 +119,10 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto Hg = h.size(2);
   // The generator's output layer only at the selected positions: (B, N, Hg) -> (B, N, V).
   auto hs = h.gather(1, m.positions.unsqueeze(-1).expand({B, budget, Hg}));
-  // bf16 under autocast. The log-probabilities are fp32 from one kernel that reads bf16 (what
-  // autocast itself does for log_softmax), not a cast to fp32 and then a float kernel, which cost
-  // a pass over the (B, N, V) logits each way; the sampler reads them as they are too.
-  auto logits = gen_->generatorLogits(hs);  // (B, N, V)
-  auto nll = -torch::log_softmax(logits, -1, torch::kFloat).gather(-1, m.original.unsqueeze(-1)).squeeze(-1);  // (B, N)
+  // fp32 for the loss and the sampler. (ATen fuses the cast into log_softmax for fp16 on CUDA
+  // only, not for bf16, so keeping bf16 logits would save nothing here.)
+  auto logits = gen_->generatorLogits(hs).to(torch::kFloat);
+  auto nll = -torch::log_softmax(logits, -1).gather(-1, m.original.unsqueeze(-1)).squeeze(-1);  // (B, N)
   auto wsum = m.weights.sum();
   auto mf = mask.to(torch::kFloat);
   auto real = mf.sum();
@@ -147,7 +146,7 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
     insp->positions = m.positions;
     insp->weights = m.weights;
     insp->original = m.original;
-    insp->generatorLogits = logits.detach().to(torch::kFloat);
+    insp->generatorLogits = logits.detach();
   }
   if (!o_.electra_objective) {
     f.loss = f.mlm;
