@@ -11,10 +11,11 @@
  * --profile N then runs N more eager steps of each side under libtorch's Kineto profiler and prints
  * where the time goes, summed by name: on CUDA the GPU kernels (device time per step), on the CPU
  * the operators (time including the operators they call, so shares overlap). Not timed.
- * --variant NAME=VALUE (repeatable) then measures our step again in a child process with that
- * environment variable set (a native A/B switch such as ELECTRA_BF16_LAYERNORM=1, read once per
- * process), eager and (with --cuda-graph) as a graph, against the HF figure of this same run;
- * with --profile, the child's kernel profile too (its largest 12 entries).
+ * --variant NAME=VALUE[,NAME=VALUE...] (repeatable) then measures our step again in a child
+ * process with those environment variables set (native A/B switches such as
+ * ELECTRA_BF16_LAYERNORM=1, read once per process), eager and (with --cuda-graph) as a graph,
+ * against the HF figure of this same run; with --profile, the child's kernel profile too (its
+ * largest 12 entries).
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -29,8 +30,8 @@ if (!Number.isInteger(profileSteps) || profileSteps < 0) {
   process.exit(2);
 }
 for (const x of v.variant) {
-  if (!/^ELECTRA_[A-Z0-9_]+=\S*$/.test(x)) {
-    console.error(`--variant takes NAME=VALUE with an ELECTRA_ variable, not '${x}'`);
+  if (!/^ELECTRA_[A-Z0-9_]+=[^,\s]*(,ELECTRA_[A-Z0-9_]+=[^,\s]*)*$/.test(x)) {
+    console.error(`--variant takes NAME=VALUE[,NAME=VALUE...] with ELECTRA_ variables, not '${x}'`);
     process.exit(2);
   }
 }
@@ -81,10 +82,10 @@ function python() {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 // A variant's figures: this script again in a child process with `--ours-only` and the variable set.
-function variant(assign) {
-  const [name, value] = assign.split('=');
+function variant(assigns) {
+  const vars = Object.fromEntries(assigns.split(',').map((a) => a.split('=')));
   const args = process.argv.slice(2).filter((a, i, all) => a !== '--variant' && all[i - 1] !== '--variant' && !a.startsWith('--variant='));
-  const r = spawnSync(process.execPath, [__filename, ...args, '--ours-only'], { encoding: 'utf8', env: { ...process.env, [name]: value }, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [__filename, ...args, '--ours-only'], { encoding: 'utf8', env: { ...process.env, ...vars }, maxBuffer: 64 << 20 });
   if (r.status !== 0) return { error: (r.stderr || r.stdout).slice(-1500) };
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }

@@ -1,6 +1,7 @@
 /*
- * The CUDA training path's mixed precision, run on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1), and the
- * bf16 LayerNorm switch (ELECTRA_BF16_LAYERNORM=1: the hidden stream stays bf16 under autocast).
+ * The CUDA training path's mixed precision, run on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1), and two
+ * switches for it: bf16 LayerNorm (ELECTRA_BF16_LAYERNORM=1: the hidden stream stays bf16 under
+ * autocast) and fp32 weight gradients from the GEMM (ELECTRA_FP32_WGRAD=1, model/linear.h).
  * Both switches are read once per process, so each run is a child process
  * (test/native/autocast-child.cjs: 40 steps of a tiny pair on a learnable corpus).
  */
@@ -22,18 +23,20 @@ function run(env: Record<string, string>): Run {
 const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
 
-describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm', () => {
-  let fp32: Run, bf16: Run, bf16ln: Run, serial: Run;
+describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm and fp32 weight gradients', () => {
+  let fp32: Run, bf16: Run, bf16ln: Run, serial: Run, wgrad: Run, both: Run;
   beforeAll(() => {
     fp32 = run({ PRECISION: 'fp32', ELECTRA_BF16_LAYERNORM: '1' }); // no autocast: the switch must not matter
     bf16 = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1' });
     bf16ln = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1' });
     // The GPU's sampler (whole-tensor Gumbel noise), not the CPU's blocks.
     serial = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_BF16_LAYERNORM: '1', ELECTRA_PARALLEL_RNG: '0' });
+    wgrad = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_FP32_WGRAD: '1' });
+    both = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ELECTRA_FP32_WGRAD: '1', ELECTRA_BF16_LAYERNORM: '1' });
   });
 
   test('every run trains: finite losses and gradient norms, the loss falls by a quarter', () => {
-    for (const r of [fp32, bf16, bf16ln, serial]) {
+    for (const r of [fp32, bf16, bf16ln, serial, wgrad, both]) {
       expect(r.losses).toHaveLength(40);
       for (const x of [...r.losses, ...r.gradNorms]) expect(Number.isFinite(x)).toBe(true);
       expect(mean(r.losses.slice(-5))).toBeLessThan(0.75 * r.losses[0]!);
@@ -52,6 +55,20 @@ describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm', (
     const first = maxDiff(bf16ln.losses.slice(0, 3), fp32.losses.slice(0, 3));
     expect(first).toBeLessThan(1e-3 * fp32.losses[0]!);
     expect(Math.abs(mean(bf16ln.losses.slice(-10)) - mean(fp32.losses.slice(-10)))).toBeLessThan(0.05 * mean(fp32.losses.slice(-10)));
+  });
+
+  test('fp32 weight gradients: the same forward pass, gradients as close to fp32 as autocast\'s, training as close', () => {
+    // The first step's loss comes before any update: the custom linear computes it bit for bit.
+    expect(wgrad.losses[0]).toBe(bf16.losses[0]);
+    // Its gradient differs from autocast's (unrounded weight gradients) and stays within 1% of fp32's.
+    expect(wgrad.gradNorms[0]).not.toBe(bf16.gradNorms[0]);
+    for (const r of [wgrad, both]) {
+      expect(Math.abs(r.gradNorms[0]! - fp32.gradNorms[0]!)).toBeLessThan(0.01 * fp32.gradNorms[0]!);
+      expect(Math.abs(mean(r.losses.slice(-10)) - mean(fp32.losses.slice(-10)))).toBeLessThan(0.05 * mean(fp32.losses.slice(-10)));
+    }
+    // Off autocast the switch does nothing.
+    const plain = run({ PRECISION: 'fp32' });
+    expect(run({ PRECISION: 'fp32', ELECTRA_FP32_WGRAD: '1' }).gradNorms).toEqual(plain.gradNorms);
   });
 
   test('LayerNorm weights get gradients through the bf16 cast: every one moves from its initial 1', () => {

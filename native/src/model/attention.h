@@ -31,7 +31,7 @@ struct SelfAttentionImpl : torch::nn::Module {
       // kernel counts of an H100 profile, about 10 ms of ELECTRA-Base's 67 ms step).
       auto w = torch::cat({query->weight, key->weight, value->weight}, 0);
       auto b = torch::cat({query->bias, key->bias, value->bias}, 0);
-      auto qkv = torch::linear(x, w, b).chunk(3, -1);  // 3 x (B, T, H), views
+      auto qkv = linear(x, w, b).chunk(3, -1);  // 3 x (B, T, H), views
       q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
     } else {
       q = split(query(x)), k = split(key(x)), v = split(value(x));
@@ -64,7 +64,7 @@ struct ResidualOutputImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   }
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& residual) {
-    return layerNorm(LayerNorm, applyDropout(dense(h), dropout_p, is_training()) + residual);
+    return layerNorm(LayerNorm, applyDropout(linear(dense, h), dropout_p, is_training()) + residual);
   }
 };
 TORCH_MODULE(ResidualOutput);

@@ -6,6 +6,7 @@
 #include <string>
 #include "common.h"
 #include "model/random.h"
+#include "model/linear.h"
 
 namespace electra {
 

@@ -42,7 +42,7 @@ ElectraModelImpl::ElectraModelImpl(const Config& c, Embeddings shared) {
 
 torch::Tensor ElectraModelImpl::forward(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& bias) {
   auto x = embeddings(ids, types);             // (B, T, E)
-  if (embeddings_project) x = embeddings_project(x);  // (B, T, H)
+  if (embeddings_project) x = linear(embeddings_project, x);  // (B, T, H)
   return encoder(x, bias);                     // (B, T, H)
 }
 

@@ -10,7 +10,7 @@ struct IntermediateImpl : torch::nn::Module {
   explicit IntermediateImpl(const Config& c) : act(c.hidden_act) {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return activation(act, dense(x)); }  // (B, T, FFN)
+  torch::Tensor forward(const torch::Tensor& x) { return activation(act, linear(dense, x)); }  // (B, T, FFN)
 };
 TORCH_MODULE(Intermediate);
 

@@ -12,7 +12,7 @@ struct DiscriminatorHeadImpl : torch::nn::Module {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
     dense_prediction = register_module("dense_prediction", torch::nn::Linear(c.hidden_size, 1));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return dense_prediction(activation(act, dense(h))).squeeze(-1); }
+  torch::Tensor forward(const torch::Tensor& h) { return linear(dense_prediction, activation(act, linear(dense, h))).squeeze(-1); }
 };
 TORCH_MODULE(DiscriminatorHead);
 
@@ -25,7 +25,7 @@ struct GeneratorHeadImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embedding_size}).eps(c.layer_norm_eps)));
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.embedding_size));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return layerNorm(LayerNorm, torch::gelu(dense(h))); }
+  torch::Tensor forward(const torch::Tensor& h) { return layerNorm(LayerNorm, torch::gelu(linear(dense, h))); }
 };
 TORCH_MODULE(GeneratorHead);
 
@@ -39,7 +39,7 @@ struct TiedLMHeadImpl : torch::nn::Module {
     bias = register_parameter("bias", torch::zeros({c.vocabRows()}));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = torch::nn::functional::linear(x, tied->weight, bias);  // (.., rows)
+    auto y = linear(x, tied->weight, bias);  // (.., rows)
     return y.size(-1) > vocab ? y.narrow(-1, 0, vocab) : y;        // (.., V): padding rows cut
   }
 };
