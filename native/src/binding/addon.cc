@@ -195,6 +195,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   (void)tuned;
 #endif
   installCpuCache();
+  // A/B switch for the GPU benchmark: ELECTRA_SDPA_CUDNN=0 takes cuDNN's attention kernels (what
+  // PyTorch picks first on an H100) out of scaled_dot_product_attention's choice, so that it runs
+  // FlashAttention-2's (or the memory-efficient kernels where flash does not apply).
+  if (!envSwitchOn("ELECTRA_SDPA_CUDNN")) at::globalContext().setSDPUseCuDNN(false);
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   exports.Set("runtime", Napi::Function::New(env, Runtime, "runtime"));
