@@ -17,7 +17,8 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_odr_
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 status=0
 LD_PRELOAD="$ASAN_LIB" npx jest --runInBand test/native/addon.test.ts test/native/model.test.ts test/native/pretrain-step.test.ts \
-  test/native/finetune.test.ts test/native/infer.test.ts test/native/random.test.ts test/native/vocab-padding.test.ts "$@" || status=$?
+  test/native/finetune.test.ts test/native/infer.test.ts test/native/random.test.ts test/native/vocab-padding.test.ts \
+  test/native/bf16-layernorm.test.ts "$@" || status=$?
 reports=$(ls "$log" 2>/dev/null | wc -l)
 if [ "$reports" -gt 0 ]; then
   echo "asan: $reports report file(s):"
