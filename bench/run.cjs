@@ -12,6 +12,7 @@ const BENCHES = {
   embed: ['embed.bench.cjs', 'sentence embeddings on the CPU, ours vs transformers and onnxruntime-node'],
   distributed: ['distributed.bench.cjs', 'data-parallel scaling, 1 process vs N (c10d + Gloo on 127.0.0.1)'],
   quality: ['quality.bench.cjs', 'fine-tuning quality on spam-assassin: pre-trained vs random init vs TF-IDF (needs a demo checkpoint)'],
+  precision: ['precision.bench.cjs', 'pre-training quality in fp32 vs the GPU path\'s bf16 (emulated on the CPU) and its off-by-default switches (needs runs/demo/data)'],
   'spam-token-stats': ['spam-token-stats.cjs', 'what the spam-assassin e-mails look like to a tokenizer'],
 };
 

@@ -1,7 +1,8 @@
 // One tiny pre-training run for test/native/bf16-layernorm.test.ts, with the built dist/ and addon:
 // PRECISION=bf16 runs the CUDA path's autocast on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1 set by the
-// test; the public API refuses bf16 training on the CPU). Prints {losses, gradNorms, ln} as JSON:
-// ln holds the discriminator's LayerNorm weights after training, which start at exactly 1.
+// test; the public API refuses bf16 training on the CPU). Prints {losses, gradNorms, ln, logits} as
+// JSON: ln holds the discriminator's LayerNorm weights after training, which start at exactly 1;
+// logits, 256 discriminator logits of the first batch after training.
 // Sizes default to the test's; AC_VOCAB, AC_BATCH, AC_LEN, AC_HIDDEN, AC_LAYERS, AC_STEPS and
 // AC_SEED change them (the longer comparison in the README, "Prepared without a GPU").
 const path = require('node:path');
@@ -37,10 +38,12 @@ async function main() {
     losses.push(m.loss);
     gradNorms.push(m.gradNorm);
   }
+  // Discriminator logits of one batch (no update): under autocast its output layer stays fp32.
+  const logits = Array.from((await t.inspect(batches[0])).discriminatorLogits.data).slice(0, 256);
   const ln = {};
   for (const p of await t.getState('discriminator')) if (/LayerNorm\.weight$/.test(p.name)) ln[p.name] = Array.from(p.data);
   t.dispose();
-  process.stdout.write(JSON.stringify({ losses, gradNorms, ln }));
+  process.stdout.write(JSON.stringify({ losses, gradNorms, ln, logits }));
 }
 main().catch((err) => {
   console.error(err);

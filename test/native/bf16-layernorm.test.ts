@@ -12,6 +12,7 @@ interface Run {
   losses: number[];
   gradNorms: number[];
   ln: Record<string, number[]>;
+  logits: number[];
 }
 
 function run(env: Record<string, string>): Run {
@@ -69,6 +70,18 @@ describe('bf16 autocast training on the CPU, with and without bf16 LayerNorm and
     // Off autocast the switch does nothing.
     const plain = run({ PRECISION: 'fp32' });
     expect(run({ PRECISION: 'fp32', ELECTRA_FP32_WGRAD: '1' }).gradNorms).toEqual(plain.gradNorms);
+  });
+
+  test('the discriminator\'s output layer stays fp32 under autocast: its logits are not on the bf16 grid', () => {
+    // A float32 is a bf16 value when its low 16 bits are zero; bf16 logits cast to fp32 all are.
+    const offGrid = (xs: number[]) => {
+      const bits = new Uint32Array(Float32Array.from(xs).buffer);
+      return bits.filter((b) => (b & 0xffff) !== 0).length / bits.length;
+    };
+    for (const r of [bf16, bf16ln, wgrad]) {
+      expect(r.logits).toHaveLength(256);
+      expect(offGrid(r.logits)).toBeGreaterThan(0.9);
+    }
   });
 
   test('LayerNorm weights get gradients through the bf16 cast: every one moves from its initial 1', () => {

@@ -371,3 +371,41 @@ describe('eager steps leave gradients to the backward pass (set to none, not zer
     expect(perLayer('aten::add_')).toBeLessThan(10);
   });
 });
+
+describe('evaluation ROC AUC: rank-sum with mid-ranks (a tie counts one half)', () => {
+  const auc = (s: number[], y: number[]) => native().aucForTest(Float64Array.from(s), Uint8Array.from(y));
+  /** Pairwise definition: P(score of a positive > score of a negative) + P(tie) / 2. */
+  function pairwise(s: number[], y: number[]): number {
+    let num = 0, pairs = 0;
+    for (let i = 0; i < s.length; i++) {
+      if (!y[i]) continue;
+      for (let j = 0; j < s.length; j++) {
+        if (y[j]) continue;
+        pairs++;
+        num += s[i]! > s[j]! ? 1 : s[i] === s[j] ? 0.5 : 0;
+      }
+    }
+    return num / pairs;
+  }
+
+  test('ranked, reversed, tied, and a hand-computed case', () => {
+    expect(auc([0.1, 0.2, 0.9, 0.8], [0, 0, 1, 1])).toBe(1);
+    expect(auc([0.9, 0.8, 0.1, 0.2], [0, 0, 1, 1])).toBe(0);
+    // Scores that all tie (a discriminator still at its prior, in bf16) rank nothing: exactly 0.5,
+    // where an arbitrary order of the ties gave anything from 0 to 1.
+    const r = rng(5);
+    const y = Array.from({ length: 1000 }, () => (r() < 0.15 ? 1 : 0));
+    expect(auc(new Array(1000).fill(-1.8125), y)).toBe(0.5);
+    expect(auc([1, 1, 2], [1, 0, 1])).toBe(0.75);
+    expect(auc([1, 2, 3], [1, 1, 1])).toBe(-1); // one class only
+  });
+
+  test('equals the pairwise definition on scores with many ties', () => {
+    const r = rng(9);
+    for (const levels of [2, 5, 40]) {
+      const s = Array.from({ length: 700 }, () => Math.floor(r() * levels) / levels);
+      const y = s.map((v) => (r() < 0.1 + 0.5 * v ? 1 : 0));
+      expect(auc(s, y)).toBeCloseTo(pairwise(s, y), 12);
+    }
+  });
+});

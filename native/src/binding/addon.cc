@@ -7,6 +7,7 @@
 #include "binding/convert.h"
 #include "model/random.h"
 #include "train/cpu_cache.h"
+#include "train/pretrain.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -179,6 +180,22 @@ Napi::Value DropoutForTest(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// aucForTest(scores: Float64Array, labels: Uint8Array) -> number: the evaluation's ROC AUC.
+Napi::Value AucForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = info[0].As<Napi::Float64Array>();
+  auto l = info[1].As<Napi::Uint8Array>();
+  double auc = 0;
+  guarded(env, [&] {
+    check(s.ElementLength() == l.ElementLength(), "ERR_INPUT", "scores and labels differ in length");
+    const int64_t n = static_cast<int64_t>(s.ElementLength());
+    auto st = torch::from_blob(s.Data(), {n}, torch::kDouble).clone();
+    auto lt = torch::from_blob(l.Data(), {n}, torch::kUInt8).to(torch::kBool);
+    auc = rocAuc(st, lt, torch::ones({n}, torch::kLong));
+  });
+  return Napi::Number::New(env, auc);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -210,6 +227,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("raiseForTest", Napi::Function::New(env, RaiseForTest, "raiseForTest"));
   exports.Set("philoxForTest", Napi::Function::New(env, PhiloxForTest, "philoxForTest"));
   exports.Set("dropoutForTest", Napi::Function::New(env, DropoutForTest, "dropoutForTest"));
+  exports.Set("aucForTest", Napi::Function::New(env, AucForTest, "aucForTest"));
   initModel(env, exports);
   initTrainer(env, exports);
   initDist(env, exports);

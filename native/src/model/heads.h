@@ -12,7 +12,7 @@ struct DiscriminatorHeadImpl : torch::nn::Module {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
     dense_prediction = register_module("dense_prediction", torch::nn::Linear(c.hidden_size, 1));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return linear(dense_prediction, activation(act, linear(dense, h))).squeeze(-1); }
+  torch::Tensor forward(const torch::Tensor& h) { return linearFp32(dense_prediction, activation(act, linear(dense, h))).squeeze(-1); }
 };
 TORCH_MODULE(DiscriminatorHead);
 

@@ -66,4 +66,16 @@ inline torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, cons
 
 inline torch::Tensor linear(torch::nn::Linear& l, const torch::Tensor& x) { return linear(x, l->weight, l->bias); }
 
+// A linear layer kept in fp32 under autocast (input cast to fp32, autocast bypassed): for output
+// layers whose few outputs are scores, such as the discriminator's one logit per token. In bf16
+// those logits carry 8 bits: late in training they differ by less than a bf16 step, so many tie,
+// which blurs both the loss's signal and rankings (ROC AUC, R-precision) made from them. The
+// product is (tokens x H) by (H x 1): its fp32 cost is negligible.
+inline torch::Tensor linearFp32(torch::nn::Linear& l, const torch::Tensor& x) {
+  const auto dev = x.device().type();
+  if (!at::autocast::is_autocast_enabled(dev)) return l(x);
+  c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+  return torch::linear(x.to(at::kFloat), l->weight, l->bias);
+}
+
 }  // namespace electra

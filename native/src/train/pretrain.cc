@@ -194,17 +194,29 @@ Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& ty
 }
 
 // ROC AUC of scores for binary labels over the positions where mask is 1 (rank-sum form).
-static double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
+double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
   auto sel = mask.to(torch::kBool);
   auto s = scores.masked_select(sel).to(torch::kCPU, torch::kDouble);
   auto y = labels.masked_select(sel).to(torch::kCPU, torch::kDouble);
   auto n = s.numel();
   double P = y.sum().item<double>(), N = static_cast<double>(n) - P;
   if (P == 0 || N == 0) return -1;
-  auto order = s.argsort();
-  auto ranks = torch::empty_like(s);
-  ranks.index_put_({order}, torch::arange(1, n + 1, s.options()));
-  return ((ranks * y).sum().item<double>() - P * (P + 1) / 2) / (P * N);
+  // Mid-ranks: equal scores share the mean of their ranks, so that a tie counts one half (the
+  // definition of ROC AUC) whatever order a sort leaves tied scores in.
+  auto [sorted, order] = s.sort();
+  auto sv = sorted.contiguous();
+  const double* v = sv.data_ptr<double>();
+  auto ranks = torch::empty({n}, s.options());
+  double* r = ranks.data_ptr<double>();
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i + 1;
+    while (j < n && v[j] == v[i]) j++;
+    const double mid = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;  // ranks i+1 .. j
+    for (int64_t k = i; k < j; k++) r[k] = mid;
+    i = j;
+  }
+  auto yr = y.index_select(0, order);
+  return ((ranks * yr).sum().item<double>() - P * (P + 1) / 2) / (P * N);
 }
 
 // R-precision: precision (= recall) among the k highest scores, k = the number of positives.

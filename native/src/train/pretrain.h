@@ -103,4 +103,8 @@ class Pretrainer {
   bool globalDenominators_ = false;  // inside a distributed training step
 };
 
+// ROC AUC of scores for 0/1 labels over the positions where mask is 1 (rank-sum with mid-ranks:
+// a tie counts one half); -1 when only one class is present.
+double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask);
+
 }  // namespace electra
