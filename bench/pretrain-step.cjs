@@ -83,7 +83,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 
 // A variant's figures: this script again in a child process with `--ours-only` and the variable set.
 function variant(assigns) {
-  const vars = Object.fromEntries(assigns.split(',').map((a) => a.split('=')));
+  const vars = Object.fromEntries(assigns.split(',').map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
   const args = process.argv.slice(2).filter((a, i, all) => a !== '--variant' && all[i - 1] !== '--variant' && !a.startsWith('--variant='));
   const r = spawnSync(process.execPath, [__filename, ...args, '--ours-only'], { encoding: 'utf8', env: { ...process.env, ...vars }, maxBuffer: 64 << 20 });
   if (r.status !== 0) return { error: (r.stderr || r.stdout).slice(-1500) };
