@@ -145,7 +145,7 @@ export interface NativeAddon {
   raiseForTest(kind: 'torch' | 'electra'): void;
   philoxForTest(seed: bigint, first: number, n: number): Uint32Array;
   dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
-  aucForTest(scores: Float64Array, labels: Uint8Array): number;
+  aucForTest(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
   releaseCpuCache(): number;

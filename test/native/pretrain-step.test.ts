@@ -372,8 +372,10 @@ describe('eager steps leave gradients to the backward pass (set to none, not zer
   });
 });
 
-describe('evaluation ROC AUC: rank-sum with mid-ranks (a tie counts one half)', () => {
-  const auc = (s: number[], y: number[]) => native().aucForTest(Float64Array.from(s), Uint8Array.from(y));
+describe('evaluation ROC AUC (mid-ranks: a tie counts one half) and R-precision (ties share the last slots)', () => {
+  const metrics = (s: number[], y: number[]) => native().aucForTest(Float64Array.from(s), Uint8Array.from(y));
+  const auc = (s: number[], y: number[]) => metrics(s, y).auc;
+  const rprec = (s: number[], y: number[]) => metrics(s, y).rprec;
   /** Pairwise definition: P(score of a positive > score of a negative) + P(tie) / 2. */
   function pairwise(s: number[], y: number[]): number {
     let num = 0, pairs = 0;
@@ -398,6 +400,17 @@ describe('evaluation ROC AUC: rank-sum with mid-ranks (a tie counts one half)', 
     expect(auc(new Array(1000).fill(-1.8125), y)).toBe(0.5);
     expect(auc([1, 1, 2], [1, 0, 1])).toBe(0.75);
     expect(auc([1, 2, 3], [1, 1, 1])).toBe(-1); // one class only
+  });
+
+  test('R-precision: the top k, k = positives; scores tied at the k-th place share its slots', () => {
+    expect(rprec([3, 2, 1, 0], [1, 0, 1, 0])).toBe(0.5);
+    expect(rprec([3, 2, 1, 0], [1, 1, 0, 0])).toBe(1);
+    // k = 3: one positive above the tie, then two slots among three tied scores holding one positive.
+    expect(rprec([2, 1, 1, 1, 0], [1, 1, 0, 0, 1])).toBeCloseTo((1 + (2 * 1) / 3) / 3, 12);
+    // All tied: the base rate, whatever order the ties are in.
+    const y = Array.from({ length: 1000 }, (_, i) => (i % 20 < 3 ? 1 : 0));
+    expect(rprec(new Array(1000).fill(-1.8125), y)).toBeCloseTo(0.15, 12);
+    expect(rprec([1, 2], [0, 0])).toBe(-1);
   });
 
   test('equals the pairwise definition on scores with many ties', () => {

@@ -180,20 +180,26 @@ Napi::Value DropoutForTest(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// aucForTest(scores: Float64Array, labels: Uint8Array) -> number: the evaluation's ROC AUC.
+// aucForTest(scores: Float64Array, labels: Uint8Array) -> {auc, rprec}: the evaluation's ROC
+// AUC and R-precision.
 Napi::Value AucForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = info[0].As<Napi::Float64Array>();
   auto l = info[1].As<Napi::Uint8Array>();
-  double auc = 0;
+  double auc = 0, rprec = 0;
   guarded(env, [&] {
     check(s.ElementLength() == l.ElementLength(), "ERR_INPUT", "scores and labels differ in length");
     const int64_t n = static_cast<int64_t>(s.ElementLength());
     auto st = torch::from_blob(s.Data(), {n}, torch::kDouble).clone();
     auto lt = torch::from_blob(l.Data(), {n}, torch::kUInt8).to(torch::kBool);
-    auc = rocAuc(st, lt, torch::ones({n}, torch::kLong));
+    auto all = torch::ones({n}, torch::kLong);
+    auc = rocAuc(st, lt, all);
+    rprec = rPrecision(st, lt, all);
   });
-  return Napi::Number::New(env, auc);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("auc", auc);
+  o.Set("rprec", rprec);
+  return o;
 }
 
 }  // namespace

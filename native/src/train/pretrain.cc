@@ -220,14 +220,19 @@ double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const to
 }
 
 // R-precision: precision (= recall) among the k highest scores, k = the number of positives.
-static double rPrecision(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
+// Scores tied at the k-th place share its remaining slots: the expected precision when ties are
+// broken at random, not whatever order topk leaves them in (as the AUC's mid-ranks).
+double rPrecision(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask) {
   auto sel = mask.to(torch::kBool);
-  auto s = scores.masked_select(sel).to(torch::kCPU, torch::kFloat);
-  auto y = labels.masked_select(sel).to(torch::kCPU, torch::kFloat);
+  auto s = scores.masked_select(sel).to(torch::kCPU, torch::kDouble);
+  auto y = labels.masked_select(sel).to(torch::kCPU, torch::kDouble);
   auto k = static_cast<int64_t>(y.sum().item<double>());
   if (k == 0) return -1;
-  auto top = std::get<1>(s.topk(k));
-  return y.index_select(0, top).sum().item<double>() / static_cast<double>(k);
+  const double t = std::get<0>(s.topk(k))[k - 1].item<double>();  // the k-th highest score
+  auto above = s > t, tied = s == t;
+  const double nAbove = above.sum().item<double>(), posAbove = (y * above).sum().item<double>();
+  const double nTied = tied.sum().item<double>(), posTied = (y * tied).sum().item<double>();
+  return (posAbove + (static_cast<double>(k) - nAbove) * posTied / nTied) / static_cast<double>(k);
 }
 
 static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {

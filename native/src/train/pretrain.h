@@ -106,5 +106,8 @@ class Pretrainer {
 // ROC AUC of scores for 0/1 labels over the positions where mask is 1 (rank-sum with mid-ranks:
 // a tie counts one half); -1 when only one class is present.
 double rocAuc(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask);
+// Precision (= recall) among the k highest scores, k = the number of positives, ties at the k-th
+// place sharing its slots (the expectation under random tie-breaking); -1 without positives.
+double rPrecision(const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& mask);
 
 }  // namespace electra
