@@ -9,7 +9,7 @@ const path = require('node:path');
 // Native A/B switches measured against the same run's HF figure (README, GPU, "Prepared without a GPU").
 const VARIANTS = ['ELECTRA_BF16_LAYERNORM=1', 'ELECTRA_FP32_WGRAD=1', 'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1', 'ELECTRA_SDPA_CUDNN=0'];
 for (const [preset, batch, len] of [['small', 128, 128], ['base', 32, 512]]) {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'pretrain-step.cjs'), '--preset', preset, '--batch', String(batch), '--len', String(len), '--device', 'cuda', '--bf16', '--steps', '20', '--warmup', '5', '--cuda-graph', '--profile', '3', ...VARIANTS.flatMap((x) => ['--variant', x])], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'pretrain-step.cjs'), '--preset', preset, '--batch', String(batch), '--len', String(len), '--device', 'cuda', '--bf16', '--steps', '20', '--warmup', '5', '--cuda-graph', '--profile', '3', ...VARIANTS.flatMap((x) => ['--variant', x]), '--variant-steps', '10'], { encoding: 'utf8' });
   process.stdout.write(r.stdout);
   if (r.status !== 0) process.stdout.write(`(failed: ${r.stderr.slice(-1500)})\n`);
 }

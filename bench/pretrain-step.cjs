@@ -15,18 +15,22 @@
  * process with those environment variables set (native A/B switches such as
  * ELECTRA_BF16_LAYERNORM=1, read once per process), eager and (with --cuda-graph) as a graph,
  * against the HF figure of this same run; with --profile, the child's kernel profile too (its
- * largest 12 entries).
+ * largest 12 entries). --variant-steps N times the variants over N steps instead of --steps.
  */
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { benchArgs } = require('./args.cjs');
 const E = require('../dist/index.cjs');
 
-const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false }, profile: { type: 'string', default: '0' }, variant: { type: 'string', multiple: true, default: [] }, 'ours-only': { type: 'boolean', default: false } });
+const v = benchArgs(__filename, { preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '32' }, len: { type: 'string', default: '128' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' }, bf16: { type: 'boolean', default: false }, 'cuda-graph': { type: 'boolean', default: false }, profile: { type: 'string', default: '0' }, variant: { type: 'string', multiple: true, default: [] }, 'variant-steps': { type: 'string' }, 'ours-only': { type: 'boolean', default: false } });
 const B = Number(v.batch), T = Number(v.len), threads = Number(v.threads), steps = Number(v.steps), warm = Number(v.warmup), V = 30522;
 const profileSteps = Number(v.profile);
 if (!Number.isInteger(profileSteps) || profileSteps < 0) {
   console.error(`--profile takes a number of steps, not '${v.profile}'`);
+  process.exit(2);
+}
+if (v['variant-steps'] !== undefined && !/^[1-9][0-9]*$/.test(v['variant-steps'])) {
+  console.error(`--variant-steps takes a positive whole number, not '${v['variant-steps']}'`);
   process.exit(2);
 }
 for (const x of v.variant) {
@@ -67,7 +71,7 @@ async function ours(cudaGraph = false, profileOnly = false) {
   p.dispose();
   const mem = v.device === 'cpu' ? null : addon().cudaMemory(0);
   if (cudaGraph && !m.graph) throw new Error('--cuda-graph: the timed steps were not replayed from a CUDA graph');
-  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
+  return { impl: cudaGraph ? 'electra-node (CUDA graph)' : 'electra-node', ms_per_step: ms, tokens_per_s: (B * T) / ms * 1000, loss: m.loss, trainedSteps: warm + steps, threads: E.runtime().threads, peak_mem_gib: mem ? mem.peakAllocated / 2 ** 30 : undefined };
 }
 
 function python() {
@@ -84,7 +88,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 // A variant's figures: this script again in a child process with `--ours-only` and the variable set.
 function variant(assigns) {
   const vars = Object.fromEntries(assigns.split(',').map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
-  const args = process.argv.slice(2).filter((a, i, all) => a !== '--variant' && all[i - 1] !== '--variant' && !a.startsWith('--variant='));
+  const drop = new Set(['--variant', '--variant-steps']);
+  const args = process.argv.slice(2).filter((a, i, all) => !drop.has(a) && !drop.has(all[i - 1]) && !a.startsWith('--variant=') && !a.startsWith('--variant-steps='));
+  if (v['variant-steps'] !== undefined) args.push('--steps', v['variant-steps']);
   const r = spawnSync(process.execPath, [__filename, ...args, '--ours-only'], { encoding: 'utf8', env: { ...process.env, ...vars }, maxBuffer: 64 << 20 });
   if (r.status !== 0) return { error: (r.stderr || r.stdout).slice(-1500) };
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -120,11 +126,11 @@ function variant(assigns) {
   }
   const mem = (x) => (x.peak_mem_gib !== undefined ? `, peak ${x.peak_mem_gib.toFixed(2)} GiB` : '');
   console.log(`  python + HF transformers: ${h.ms_per_step.toFixed(1)} ms/step, ${Math.round(h.tokens_per_s)} tokens/s${mem(h)} (torch ${h.torch})`);
-  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}, loss ${o.loss.toFixed(3)}`);
+  console.log(`  electra-node:             ${o.ms_per_step.toFixed(1)} ms/step, ${Math.round(o.tokens_per_s)} tokens/s${mem(o)}, loss ${o.loss.toFixed(3)} at step ${o.trainedSteps}`);
   console.log(`  ratio (ours / HF, speed): ${(h.ms_per_step / o.ms_per_step).toFixed(2)}x`);
   if (v['cuda-graph']) {
     const gph = await ours(true);
-    console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}, loss ${gph.loss.toFixed(3)}`);
+    console.log(`  electra-node, CUDA graph: ${gph.ms_per_step.toFixed(1)} ms/step, ${Math.round(gph.tokens_per_s)} tokens/s${mem(gph)}, loss ${gph.loss.toFixed(3)} at step ${gph.trainedSteps}`);
     console.log(`  ratio (ours with CUDA graph / HF, speed): ${(h.ms_per_step / gph.ms_per_step).toFixed(2)}x`);
   }
   for (const x of v.variant) {
@@ -135,7 +141,7 @@ function variant(assigns) {
     }
     for (const [kind, f] of [['eager', r.eager], ['CUDA graph', r.graph]]) {
       if (!f) continue;
-      console.log(`  variant ${x}, ${kind}: ${f.ms_per_step.toFixed(1)} ms/step, ${Math.round(f.tokens_per_s)} tokens/s${mem(f)}, loss ${f.loss.toFixed(3)}; ratio to HF: ${(h.ms_per_step / f.ms_per_step).toFixed(2)}x`);
+      console.log(`  variant ${x}, ${kind}: ${f.ms_per_step.toFixed(1)} ms/step, ${Math.round(f.tokens_per_s)} tokens/s${mem(f)}, loss ${f.loss.toFixed(3)} at step ${f.trainedSteps}; ratio to HF: ${(h.ms_per_step / f.ms_per_step).toFixed(2)}x`);
     }
     if (r.profile) printProfile(`variant ${x} (eager)`, r.profile, 12);
   }
