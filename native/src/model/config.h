@@ -70,8 +70,7 @@ inline bool bf16LayerNorm() {
 }
 
 inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
-  const auto dt = x.device().type();
-  if (!bf16LayerNorm() || !at::autocast::is_autocast_enabled(dt) || at::autocast::get_autocast_dtype(dt) != at::kBFloat16) return ln(x);
+  if (!bf16LayerNorm() || !bf16Autocast(x)) return ln(x);
   const auto& o = ln->options;
   auto xb = x.scalar_type() == at::kBFloat16 ? x : x.to(at::kBFloat16);
   // Below autocast, which would cast everything back to fp32 (layer_norm is on its fp32 list).

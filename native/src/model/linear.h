@@ -3,8 +3,8 @@
 //
 // Under autocast a linear layer casts its fp32 weight to bf16, the backward GEMM writes the weight
 // gradient in bf16, and the cast's backward converts it to fp32 for the fp32 master weight: one
-// extra kernel per weight and per bias each step (the H100 profile of ELECTRA-Base: 188 of them,
-// 2.1 ms). With the switch the backward GEMM writes fp32 itself (cuBLAS, bf16 inputs, fp32
+// extra kernel per weight and per bias each step (in the H100 profile of ELECTRA-Base, by their
+// count, 188 of them, 2.1 ms). With the switch the backward GEMM writes fp32 itself (cuBLAS, bf16 inputs, fp32
 // accumulation and output: aten::mm.dtype, CUDA, PyTorch >= 2.8) and the bias gradient is summed
 // into fp32 directly; the gradients are then also unrounded, unlike autocast's. The CPU has no
 // mm.dtype: there the same product is taken in fp32 from the bf16 values (what the GPU computes,
@@ -19,6 +19,12 @@ namespace electra {
 inline bool fp32WeightGrads() {
   static const bool on = envSwitchSet("ELECTRA_FP32_WGRAD");
   return on;
+}
+
+// Whether autocast is on in bf16 for x's device (the case both bf16 switches apply to).
+inline bool bf16Autocast(const torch::Tensor& x) {
+  const auto dev = x.device().type();
+  return at::autocast::is_autocast_enabled(dev) && at::autocast::get_autocast_dtype(dev) == at::kBFloat16;
 }
 
 struct CastLinearFn : torch::autograd::Function<CastLinearFn> {
@@ -56,11 +62,7 @@ struct CastLinearFn : torch::autograd::Function<CastLinearFn> {
 // autocast's path: its loss-scaled steps are not tested with this) and the weight needs a
 // gradient; otherwise ATen's linear (autocast as usual).
 inline torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  const auto dev = x.device().type();
-  if (fp32WeightGrads() && torch::GradMode::is_enabled() && w.requires_grad() && at::autocast::is_autocast_enabled(dev) &&
-      at::autocast::get_autocast_dtype(dev) == at::kBFloat16) {
-    return CastLinearFn::apply(x, w, b, at::kBFloat16);
-  }
+  if (fp32WeightGrads() && torch::GradMode::is_enabled() && w.requires_grad() && bf16Autocast(x)) return CastLinearFn::apply(x, w, b, at::kBFloat16);
   return torch::linear(x, w, b);
 }
 
