@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--fused", action="store_true", help="fused AdamW (CUDA)")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--profile", type=int, default=0, help="then N steps under the Kineto profiler: time per kernel (CUDA) or operator (CPU)")
+    ap.add_argument("--profile-all", action="store_true", help="the profile's every entry, not its largest 40 (bench/op-census.cjs)")
+    ap.add_argument("--profile-shapes", action="store_true", help="CPU operators summed by name and input shapes (bench/op-census.cjs)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -99,7 +101,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_([q for _, q in params], 1.0)
         opt.step()
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad()  # PyTorch's default: gradients set to none (as ours)
         return loss
 
     for _ in range(a.warmup):
@@ -119,17 +121,17 @@ def main():
     if dev.type == "cuda":
         out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
     if a.profile > 0:
-        out["profile"] = profile_steps(step, a.profile, dev)
+        out["profile"] = profile_steps(step, a.profile, dev, a.profile_all, a.profile_shapes)
     print(json.dumps(out))
 
 
-def profile_steps(step, n, dev):
+def profile_steps(step, n, dev, every=False, shapes=False):
     """Sums of Kineto's events by name over n steps, as the addon's profileStop() reports them:
     on CUDA the GPU kernels and copies (device time), on the CPU the operators (time including
     the operators they call)."""
     from torch.profiler import profile, ProfilerActivity
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
-    with profile(activities=acts) as p:
+    with profile(activities=acts, record_shapes=shapes) as p:
         for _ in range(n):
             step()
         if dev.type == "cuda":
@@ -138,16 +140,20 @@ def profile_steps(step, n, dev):
     for e in p.profiler.kineto_results.events():
         if e.is_hidden_event():
             continue
-        d = gpu if str(e.device_type()).endswith("CUDA") else cpu
-        ms, count = d.get(e.name(), (0.0, 0))
-        d[e.name()] = (ms + e.duration_ns() / 1e6, count + 1)
+        on_gpu = str(e.device_type()).endswith("CUDA")
+        d = gpu if on_gpu else cpu
+        name = e.name()
+        if shapes and not on_gpu and e.shapes():
+            name += " [" + ", ".join("[" + ", ".join(str(x) for x in sh) + "]" for sh in e.shapes()) + "]"
+        ms, count = d.get(name, (0.0, 0))
+        d[name] = (ms + e.duration_ns() / 1e6, count + 1)
     # Host-named ranges (the optimizer's record_function) also appear as GPU-side spans around
     # their kernels: kernels only, as the addon's profileStop() counts them.
     gpu = {k: v for k, v in gpu.items() if k not in cpu}
     use = gpu if gpu else cpu
     entries = sorted(({"name": k, "ms": v[0], "count": v[1]} for k, v in use.items()), key=lambda x: -x["ms"])
     total = sum(x["ms"] for x in entries) if gpu else (entries[0]["ms"] if entries else 0.0)
-    return {"device": "cuda" if gpu else "cpu", "totalMs": total, "steps": n, "entries": entries[:40]}
+    return {"device": "cuda" if gpu else "cpu", "totalMs": total, "steps": n, "entries": entries if every else entries[:40]}
 
 
 if __name__ == "__main__":

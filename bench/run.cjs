@@ -7,6 +7,7 @@ const path = require('node:path');
 
 const BENCHES = {
   'pretrain-step': ['pretrain-step.cjs', 'one pre-training step, ours vs PyTorch + Hugging Face (CPU; --device cuda --bf16 on a GPU)'],
+  'op-census': ['op-census.cjs', 'ATen operator calls in one pre-training step, ours vs PyTorch + Hugging Face, per operator (CPU; --bf16 for the GPU path\'s autocast): kernel counts without a GPU'],
   gpu: ['gpu-step.cjs', 'the GPU step at ELECTRA-Small 128 x 128 and Base 32 x 512, bf16, eager and CUDA graph (needs a CUDA build and a GPU)'],
   prepare: ['prepare.bench.cjs', 'vocabulary + prepare on the SOTU corpus, loader throughput'],
   embed: ['embed.bench.cjs', 'sentence embeddings on the CPU, ours vs transformers and onnxruntime-node'],

@@ -5,6 +5,7 @@
 // logits, 256 discriminator logits of the first batch after training.
 // Sizes default to the test's; AC_VOCAB, AC_BATCH, AC_LEN, AC_HIDDEN, AC_LAYERS, AC_STEPS and
 // AC_SEED change them (the longer comparison in the README, "Prepared without a GPU").
+// PROFILE=1 then profiles one more step and adds ops: {name: calls} for its ATen operators.
 const path = require('node:path');
 const e = require('../../dist/index.cjs');
 
@@ -42,8 +43,15 @@ async function main() {
   const logits = Array.from((await t.inspect(batches[0])).discriminatorLogits.data).slice(0, 256);
   const ln = {};
   for (const p of await t.getState('discriminator')) if (/LayerNorm\.weight$/.test(p.name)) ln[p.name] = Array.from(p.data);
+  let ops;
+  if (process.env.PROFILE === '1') {
+    await addon.profileStart();
+    await t.step([batches[0]]);
+    ops = {};
+    for (const x of (await addon.profileStop()).entries) if (x.name.startsWith('aten::')) ops[x.name] = x.count;
+  }
   t.dispose();
-  process.stdout.write(JSON.stringify({ losses, gradNorms, ln, logits }));
+  process.stdout.write(JSON.stringify({ losses, gradNorms, ln, logits, ops }));
 }
 main().catch((err) => {
   console.error(err);

@@ -27,7 +27,24 @@ namespace kin = torch::autograd::profiler;
 enum class State { Idle, Starting, On, Stopping };
 State g_state = State::Idle;
 
-prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO); }
+// ELECTRA_PROFILE_SHAPES=1 (bench/op-census.cjs): CPU operators are summed by name and input
+// shapes, "aten::copy_ [[768, 2304], [768, 2304]]", to tell which call sites they come from.
+bool byShapes() {
+  static const bool on = envSwitchSet("ELECTRA_PROFILE_SHAPES");
+  return on;
+}
+prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO, byShapes()); }
+std::string shapesOf(const torch::autograd::profiler::KinetoEvent& e) {
+  if (!byShapes() || !e.hasShapes()) return "";
+  std::string s = " [";
+  const auto shapes = e.shapes();
+  for (size_t i = 0; i < shapes.size(); i++) {
+    s += i ? ", [" : "[";
+    for (size_t j = 0; j < shapes[i].size(); j++) s += (j ? ", " : "") + std::to_string(shapes[i][j]);
+    s += "]";
+  }
+  return s + "]";
+}
 std::set<prof::ActivityType> activities() {
   std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
   if (torch::cuda::is_available()) acts.insert(prof::ActivityType::CUDA);
@@ -65,7 +82,7 @@ class ProfileStopWorker : public Worker {
     for (const auto& e : res->events()) {
       if (e.isHiddenEvent()) continue;
       auto& m = e.deviceType() == c10::DeviceType::CUDA ? dev : cpu;
-      auto& s = m[e.name()];
+      auto& s = m[e.deviceType() == c10::DeviceType::CUDA ? e.name() : e.name() + shapesOf(e)];
       s.ns += static_cast<double>(e.durationNs());
       s.count++;
     }

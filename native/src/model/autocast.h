@@ -42,4 +42,28 @@ class AutocastScope {
   at::DeviceType type_ = at::kCPU;
 };
 
+// Autocast off on the device's type for the scope's lifetime, its cache of cast weights kept:
+// for backward passes inside an AutocastScope. PyTorch runs backward with the autocast state of
+// the thread that calls it (the engine's worker threads inherit it), and autocast is meant for
+// forward passes only: each backward operator then went through autocast's wrapper too (a second
+// dispatch of every matrix product, seen as doubled `aten::mm` calls in bench/op-census.cjs), and
+// those on its lists re-cast their gradients (an fp32 product such as the discriminator's output
+// layer ran its backward in bf16). With it off, each backward operator runs in the dtype its
+// forward used, as in PyTorch's recommended `with autocast(): loss = ...; loss.backward()`.
+class AutocastOff {
+ public:
+  explicit AutocastOff(torch::Device d) : type_(d.type()), prev_(at::autocast::is_autocast_enabled(type_)) {
+    if (prev_) at::autocast::set_autocast_enabled(type_, false);
+  }
+  ~AutocastOff() {
+    if (prev_) at::autocast::set_autocast_enabled(type_, true);
+  }
+  AutocastOff(const AutocastOff&) = delete;
+  AutocastOff& operator=(const AutocastOff&) = delete;
+
+ private:
+  at::DeviceType type_;
+  bool prev_;
+};
+
 }  // namespace electra

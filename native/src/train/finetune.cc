@@ -86,6 +86,7 @@ FinetuneMetrics Finetuner::step(const torch::Tensor& ids, const torch::Tensor& t
     AutocastScope ac(o_.precision, device_);
     auto out = net_->forward(ids.to(device_), types.to(device_), mask.to(device_), false, hasPadding(mask));
     auto loss = taskLoss(*net_, out, dt);
+    AutocastOff off(device_);
     loss.backward();
     m.loss = loss.item<double>();
   }

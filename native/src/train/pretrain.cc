@@ -313,6 +313,7 @@ void Pretrainer::graphBody() {
   {
     AutocastScope ac(o_.precision, device_);
     f = forward(G.ids, G.types, G.mask, G.padded, std::nullopt);
+    AutocastOff off(device_);
     f.loss.backward();
   }
   torch::NoGradGuard ng;
@@ -466,6 +467,7 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
         ~Flag() { f = false; }
       } flag{globalDenominators_ = true};
       auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), hasPadding(b[2]), std::nullopt);
+      AutocastOff off(device_);  // the weights' casts stay cached for the next micro-batch
       (f.loss * (scale / static_cast<double>(n))).backward();
       stats = stats.defined() ? stats + f.stats : f.stats;
     }
