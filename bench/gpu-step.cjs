@@ -3,11 +3,33 @@
 // GPU benchmark (issue 7 sizes): ELECTRA-Small 128 x 128 and ELECTRA-Base 32 x 512, bf16, ours vs
 // Hugging Face eager with fused AdamW, same card, same run; ours eager and replayed as a CUDA
 // graph; then a kernel profile of 3 eager steps of each side (--profile); and ours again with each
-// of VARIANTS' switches set (--variant). Runs bench/pretrain-step.cjs twice.
+// of VARIANTS' switches set (--variant). Runs bench/pretrain-step.cjs twice. First, the custom
+// reduction kernels against ATen's, per call.
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 // Native A/B switches measured against the same run's HF figure (README, GPU, "Prepared without a GPU").
-const VARIANTS = ['ELECTRA_BF16_LAYERNORM=1', 'ELECTRA_FP32_WGRAD=1', 'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1', 'ELECTRA_SDPA_CUDNN=0'];
+const VARIANTS = ['ELECTRA_BF16_LAYERNORM=1', 'ELECTRA_FP32_WGRAD=1', 'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1', 'ELECTRA_SDPA_CUDNN=0', 'ELECTRA_CUSTOM_KERNELS=1',
+  'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1,ELECTRA_CUSTOM_KERNELS=1'];
+
+// The custom reduction kernels (ELECTRA_CUSTOM_KERNELS) against the ATen kernels they replace, per
+// call, at the shapes of the two steps (tokens x features; the dtype each step reduces in).
+try {
+  const addon = require(process.env.ELECTRA_ADDON || '../build/Release/electra.node');
+  const dev = process.env.GPU_CHECK_DEVICE || 'cuda:0';
+  console.log(`custom kernels vs ATen's, ${dev}, time per call (50 calls after 3), ${new Date().toISOString().slice(0, 10)}:`);
+  for (const [op, dtype, rows, cols, what] of [
+    ['colsum', 'bfloat16', 16384, 3072, 'bias gradient, Base intermediate'], ['colsum', 'bfloat16', 16384, 2304, 'bias gradient, Base query/key/value'],
+    ['colsum', 'bfloat16', 16384, 768, 'bias gradient, Base hidden'], ['colsum', 'bfloat16', 16384, 256, 'bias gradient, Small hidden'],
+    ['colsum', 'bfloat16', 16384, 64, 'bias gradient, Small generator'],
+    ['layernorm', 'float32', 16384, 768, 'LayerNorm weights, Base'], ['layernorm', 'float32', 16384, 256, 'LayerNorm weights, Small / Base generator'],
+    ['layernorm', 'float32', 16384, 64, 'LayerNorm weights, Small generator'], ['layernorm', 'bfloat16', 16384, 768, 'LayerNorm weights, Base, bf16 LayerNorm'],
+  ]) {
+    const r = addon.customKernelsForTest(op, dtype, rows, cols, dev, 1, 50);
+    console.log(`  ${`${op} ${dtype} ${rows} x ${cols}`.padEnd(32)} ours ${(r.oursMs * 1000).toFixed(1).padStart(7)} us, ATen ${(r.atenMs * 1000).toFixed(1).padStart(7)} us, ${(r.atenMs / r.oursMs).toFixed(2)}x  (${what}${r.status && r.status !== 'ok' ? `; kernels not in use: ${r.status}` : ''})`);
+  }
+} catch (e) {
+  console.log(`custom kernels vs ATen's: failed (${e.message})`);
+}
 for (const [preset, batch, len] of [['small', 128, 128], ['base', 32, 512]]) {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'pretrain-step.cjs'), '--preset', preset, '--batch', String(batch), '--len', String(len), '--device', 'cuda', '--bf16', '--steps', '20', '--warmup', '5', '--cuda-graph', '--profile', '3', ...VARIANTS.flatMap((x) => ['--variant', x]), '--variant-steps', '10'], { encoding: 'utf8' });
   process.stdout.write(r.stdout);

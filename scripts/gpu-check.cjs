@@ -88,6 +88,40 @@ function paddedBatch(B, T, V, seed) {
     const r = await E.matmul(new Float32Array([1, 2, 3, 4]), [2, 2], new Float32Array([1, 0, 0, 1]), [2, 2], DEV);
     assert(Array.from(r.data).join() === '1,2,3,4', Array.from(r.data).join());
   });
+  // The custom reduction kernels (ELECTRA_CUSTOM_KERNELS=1, off by default until measured;
+  // native/src/model/kernels.h): compiled by NVRTC for this card on first use, whatever the switch
+  // says, and compared with the exact sums of the same inputs and with ATen's results. In the CPU
+  // dry run it checks their CPU emulation.
+  await check('custom kernels (ELECTRA_CUSTOM_KERNELS): column sums and LayerNorm weight gradients equal the exact sums, fp32 and bf16', async () => {
+    const maxAbs = (a) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    const maxDiff = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+    let worst = 0, status = '', compiled = '';
+    if (DRY && E.runtime().cudaBuild) {
+      // No GPU to run them on, but NVRTC compiles without one: the CUDA text of the kernels must
+      // compile for the H100/H200 (sm_90).
+      const c = native().compileCustomKernelsForTest('sm_90');
+      assert(c.error === '' && c.bytes > 0, `NVRTC: ${c.error}`);
+      compiled = `, compiled by NVRTC for sm_90 (${c.bytes} bytes)`;
+    }
+    for (const op of ['colsum', 'layernorm'])
+      for (const dtype of ['float32', 'bfloat16'])
+        for (const [rows, cols] of [[16384, 768], [16384, 3072], [16384, 64], [1031, 96]]) {
+          const r = native().customKernelsForTest(op, dtype, rows, cols, DEV0, rows + cols);
+          status = r.status;
+          assert(DRY || r.status === 'ok', `the kernels are not in use on this card: ${r.status}`);
+          const scale = Math.max(1, maxAbs(r.ref));
+          const d = maxDiff(r.ours, r.ref) / scale;
+          assert(d < 2e-6 + 1e-6 / scale, `${op} ${dtype} ${rows} x ${cols}: differs from the exact sums by ${d.toExponential(2)} of the largest`);
+          // ATen's own: fp32, the same sums in another order; bf16, rounded to bf16 (8 bits). (ATen's
+          // CPU kernel for bf16 LayerNorm weight gradients accumulates partly in bf16, off by up to
+          // 15% of the largest sum here: not compared in the dry run.)
+          const da = maxDiff(r.ours, r.aten) / scale;
+          if (!(DRY && op === 'layernorm' && dtype === 'bfloat16'))
+            assert(da < (dtype === 'float32' ? 1e-5 : 8e-3), `${op} ${dtype} ${rows} x ${cols}: differs from ATen's by ${da.toExponential(2)} of the largest`);
+          worst = Math.max(worst, d);
+        }
+    return `${DRY ? 'CPU emulation' : `status ${status}`}, largest difference from the exact sums ${worst.toExponential(1)} of the largest sum${compiled}`;
+  });
   // A fixture model on the device at `precision`: max and mean absolute differences from
   // transformers' fp32 outputs (last hidden state and the head's output; the worst of the two).
   const fixtureDiffs = async (name, out, precision) => {

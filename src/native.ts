@@ -146,6 +146,16 @@ export interface NativeAddon {
   philoxForTest(seed: bigint, first: number, n: number): Uint32Array;
   dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
   aucForTest(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
+  customKernelsForTest(
+    op: 'colsum' | 'layernorm',
+    dtype: 'float32' | 'bfloat16',
+    rows: number,
+    cols: number,
+    device?: string,
+    seed?: number,
+    iters?: number,
+  ): { ours: Float32Array; ref: Float32Array; aten: Float32Array; status: string; oursMs?: number; atenMs?: number };
+  compileCustomKernelsForTest(arch?: string): { error: string; bytes: number };
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
   releaseCpuCache(): number;

@@ -1,10 +1,13 @@
 // Addon entry: runtime facts, thread settings, and a first numeric function (matmul).
 #include <torch/version.h>
+#include <chrono>
+#include <functional>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 #include "binding/addon.h"
 #include "binding/convert.h"
+#include "model/kernels.h"
 #include "model/random.h"
 #include "train/cpu_cache.h"
 #include "train/pretrain.h"
@@ -202,6 +205,100 @@ Napi::Value AucForTest(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// customKernelsForTest(op: 'colsum' | 'layernorm', dtype: 'float32' | 'bfloat16', rows, cols,
+// device = 'cpu', seed = 0, iters = 0) -> {ours, ref, aten: Float32Array, status, oursMs?, atenMs?}:
+// on the same random input,
+// the custom kernel (model/kernels.h; on the CPU its emulation, whatever the switches say), the
+// exact sums (fp64) and ATen's result. colsum: the column sums; layernorm: LayerNorm's weight then
+// bias gradients (ATen's from native_layer_norm_backward). status: customKernelsStatus of the
+// device ("" on the CPU). With iters, the time per call of ours and of ATen's (bench/gpu-step.cjs).
+Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = info[0].As<Napi::String>(), dtype = info[1].As<Napi::String>();
+  const int64_t rows = info[2].As<Napi::Number>().Int64Value(), cols = info[3].As<Napi::Number>().Int64Value();
+  const std::string device = info.Length() > 4 && info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "cpu";
+  const int64_t seed = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int64Value() : 0;
+  const int64_t iters = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int64Value() : 0;
+  Napi::Object o = Napi::Object::New(env);
+  guarded(env, [&] {
+    check(op == "colsum" || op == "layernorm", "ERR_INPUT", "op is colsum or layernorm, not '", op, "'");
+    check(dtype == "float32" || dtype == "bfloat16", "ERR_INPUT", "dtype is float32 or bfloat16, not '", dtype, "'");
+    check(rows > 0 && cols > 0 && rows * cols <= (int64_t{1} << 28), "ERR_INPUT", "bad shape");
+    const auto dt = dtype == "float32" ? at::kFloat : at::kBFloat16;
+    const torch::Device dev = parseDevice(device);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+    auto a = at::randn({rows, cols}, gen, torch::kFloat).to(dev).to(dt);
+    torch::Tensor ours, ref, aten, lnX, lnW, lnB, lnMean, lnRstd;
+    if (op == "colsum") {
+      ours = columnSums(a);
+      ref = a.to(at::kDouble).sum(0);
+      aten = a.sum(0, false, at::kFloat);
+    } else {
+      auto x = (at::randn({rows, cols}, gen, torch::kFloat) * 3 + 1).to(dev).to(dt);
+      auto w = (at::randn({cols}, gen, torch::kFloat) * 0.1 + 1).to(dev).to(dt);
+      auto b = (at::randn({cols}, gen, torch::kFloat) * 0.1).to(dev).to(dt);
+      auto [y, mean, rstd] = at::native_layer_norm(x, {cols}, w, b, 1e-12);
+      lnX = x, lnW = w, lnB = b, lnMean = mean, lnRstd = rstd;
+      auto [gw, gb] = layerNormWeightGrads(a, x, mean, rstd);
+      auto r = at::native_layer_norm_backward(a, x, {cols}, mean, rstd, w, b, {false, true, true});
+      ours = torch::cat({gw, gb});
+      aten = torch::cat({std::get<1>(r), std::get<2>(r)}).to(at::kFloat);
+      // The exact sums of the same inputs (ATen's bf16 result is rounded to bf16, and on the CPU
+      // partly accumulated in bf16).
+      auto d = a.to(at::kDouble), xh = (x.to(at::kDouble) - mean.to(at::kDouble).reshape({-1, 1})) * rstd.to(at::kDouble).reshape({-1, 1});
+      ref = torch::cat({(d * xh).sum(0), d.sum(0)});
+    }
+    // iters > 0: each side's time per call over `iters` calls after 3 warm-up calls (the device
+    // synchronised around each side), for the benchmark.
+    if (iters > 0) {
+      auto timeIt = [&](const std::function<void()>& f) {
+        for (int i = 0; i < 3; i++) f();
+#ifdef ELECTRA_WITH_CUDA
+        if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? 0 : dev.index());
+#endif
+        auto t0 = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < iters; i++) f();
+#ifdef ELECTRA_WITH_CUDA
+        if (dev.is_cuda()) torch::cuda::synchronize(dev.index() < 0 ? 0 : dev.index());
+#endif
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(iters);
+      };
+      if (op == "colsum") {
+        o.Set("oursMs", timeIt([&] { (void)columnSums(a); }));
+        o.Set("atenMs", timeIt([&] { (void)a.sum(0, false, at::kFloat); }));
+      } else {
+        o.Set("oursMs", timeIt([&] { (void)layerNormWeightGrads(a, lnX, lnMean, lnRstd); }));
+        o.Set("atenMs", timeIt([&] { (void)at::native_layer_norm_backward(a, lnX, {cols}, lnMean, lnRstd, lnW, lnB, {false, true, true}); }));
+      }
+    }
+    auto toF32 = [&](const torch::Tensor& t) {
+      auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+      auto arr = Napi::Float32Array::New(env, static_cast<size_t>(c.numel()));
+      std::memcpy(arr.Data(), c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
+      return arr;
+    };
+    o.Set("ours", toF32(ours));
+    o.Set("ref", toF32(ref));
+    o.Set("aten", toF32(aten));
+    o.Set("status", dev.is_cuda() ? customKernelsStatus(dev.index() < 0 ? 0 : dev.index()) : "");
+  });
+  return o;
+}
+
+// compileCustomKernelsForTest(arch = 'sm_90') -> {error, bytes}: the custom kernels through NVRTC
+// for that architecture without loading them (no GPU needed; CUDA builds).
+Napi::Value CompileCustomKernelsForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string arch = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "sm_90";
+  size_t bytes = 0;
+  std::string err;
+  guarded(env, [&] { err = compileCustomKernelsForTest(arch, bytes); });
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("error", err);
+  o.Set("bytes", static_cast<double>(bytes));
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -234,6 +331,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("philoxForTest", Napi::Function::New(env, PhiloxForTest, "philoxForTest"));
   exports.Set("dropoutForTest", Napi::Function::New(env, DropoutForTest, "dropoutForTest"));
   exports.Set("aucForTest", Napi::Function::New(env, AucForTest, "aucForTest"));
+  exports.Set("customKernelsForTest", Napi::Function::New(env, CustomKernelsForTest, "customKernelsForTest"));
+  exports.Set("compileCustomKernelsForTest", Napi::Function::New(env, CompileCustomKernelsForTest, "compileCustomKernelsForTest"));
   initModel(env, exports);
   initTrainer(env, exports);
   initDist(env, exports);

@@ -6,6 +6,7 @@
 #include <string>
 #include "common.h"
 #include "model/random.h"
+#include "model/kernels.h"
 #include "model/linear.h"
 
 namespace electra {
@@ -69,9 +70,18 @@ inline bool bf16LayerNorm() {
   return on;
 }
 
+// With ELECTRA_CUSTOM_KERNELS=1 (model/kernels.h) a training pass's LayerNorm takes its weight
+// and bias gradients from the custom kernel, in the dtype autocast would use (fp32 under autocast,
+// bf16 with the switch above, the input's own without autocast).
 inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
-  if (!bf16LayerNorm() || !bf16Autocast(x)) return ln(x);
   const auto& o = ln->options;
+  if (o.normalized_shape().size() == 1 && o.elementwise_affine() && torch::GradMode::is_enabled() && ln->weight.requires_grad() &&
+      customKernels(x)) {
+    const auto dev = x.device().type();
+    const auto dt = bf16LayerNorm() && bf16Autocast(x) ? at::kBFloat16 : at::autocast::is_autocast_enabled(dev) ? at::kFloat : x.scalar_type();
+    return LayerNormFn::apply(x.to(dt), ln->weight, ln->bias, o.eps());
+  }
+  if (!bf16LayerNorm() || !bf16Autocast(x)) return ln(x);
   auto xb = x.scalar_type() == at::kBFloat16 ? x : x.to(at::kBFloat16);
   // Below autocast, which would cast everything back to fp32 (layer_norm is on its fp32 list).
   c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);

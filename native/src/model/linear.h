@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 #include <ATen/autocast_mode.h>
 #include "common.h"
+#include "model/kernels.h"
 
 namespace electra {
 
@@ -51,9 +52,13 @@ struct CastLinearFn : torch::autograd::Function<CastLinearFn> {
     if (ctx->needs_input_grad(0)) dx = at::matmul(g, wc);  // (.., in), the autocast dtype; autograd casts it to x's
     if (ctx->needs_input_grad(1)) {
       auto x2 = xc.reshape({-1, in});
-      dw = g2.is_cuda() ? at::mm(g2.t(), x2, at::kFloat) : at::mm(g2.t().to(at::kFloat), x2.to(at::kFloat));
+      if (!fp32WeightGrads())
+        dw = at::mm(g2.t(), x2).to(at::kFloat);  // autocast's arithmetic (here for ELECTRA_CUSTOM_KERNELS alone)
+      else
+        dw = g2.is_cuda() ? at::mm(g2.t(), x2, at::kFloat) : at::mm(g2.t().to(at::kFloat), x2.to(at::kFloat));
     }
-    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) db = g2.sum(0, false, at::kFloat);
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2))
+      db = customKernels(g2) ? columnSums(g2.contiguous()) : g2.sum(0, false, at::kFloat);
     return {dx, dw, db, torch::Tensor()};
   }
 };
@@ -61,8 +66,11 @@ struct CastLinearFn : torch::autograd::Function<CastLinearFn> {
 // y = x w^T + b, through CastLinearFn when the switch is on, autocast is on in bf16 (fp16 keeps
 // autocast's path: its loss-scaled steps are not tested with this) and the weight needs a
 // gradient; otherwise ATen's linear (autocast as usual).
+// With ELECTRA_CUSTOM_KERNELS=1 it takes this path too, for the bias gradient's column sums
+// (model/kernels.h); the weight gradient is then autocast's (bf16 GEMM, cast to fp32).
 inline torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  if (fp32WeightGrads() && torch::GradMode::is_enabled() && w.requires_grad() && bf16Autocast(x)) return CastLinearFn::apply(x, w, b, at::kBFloat16);
+  if (torch::GradMode::is_enabled() && w.requires_grad() && bf16Autocast(x) && (fp32WeightGrads() || customKernels(x)))
+    return CastLinearFn::apply(x, w, b, at::kBFloat16);
   return torch::linear(x, w, b);
 }
 

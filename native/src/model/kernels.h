@@ -1,0 +1,79 @@
+// Custom reduction kernels for the backward pass (ELECTRA_CUSTOM_KERNELS=1; off by default until
+// measured on a GPU).
+//
+// What they replace: in the H100 kernel profiles (2026-11-28) two of ATen's reductions run far
+// below the card's memory bandwidth. LayerNorm's weight and bias gradients
+// (`GammaBetaBackwardCUDAKernelTemplate`, 50 calls per step) took 2.9 ms of ELECTRA-Small's 26 ms
+// step and 3.8 ms of Base's 67 ms, where reading their inputs once takes about 0.35 and 1.1 ms;
+// the bias gradients' column sums (`reduce_kernel`, 100 calls) took 2.3 and 3.4 ms against about
+// 0.4 and 1.2 ms (estimates from the tensors' sizes at 3 TB/s, not measured). The kernels in
+// model/kernels_src.h read each input once, with 128-byte rows per warp, and write fp32 partial
+// sums per block of rows, which at::sum then adds (a matrix of a few hundred rows).
+//
+// On CUDA they are compiled at run time by NVRTC (the libnvrtc that PyTorch loads; no CUDA
+// compiler at build time), for the GPU in use, on first use, and checked once against ATen on a
+// small input; if anything fails (no NVRTC, a compile or launch error, a wrong result) the process
+// says so once on stderr and keeps ATen's kernels. On the CPU they run only for tests
+// (ELECTRA_TEST_CPU_KERNELS=1: the same source, one thread at a time).
+#pragma once
+#include <torch/torch.h>
+#include <ATen/autocast_mode.h>
+#include <utility>
+
+namespace electra {
+
+// Whether the custom kernels replace ATen's for x's device: the switch is on and x is on a CUDA
+// device where they compiled and passed their check (or on the CPU under ELECTRA_TEST_CPU_KERNELS=1).
+bool customKernels(const torch::Tensor& x);
+
+// Column sums of a 2-D tensor (M, N), fp32 or bf16, in fp32: (N). Uses the custom kernel where it
+// can (contiguous, N even, 4-byte aligned; CUDA, or the CPU emulation), at::sum otherwise.
+torch::Tensor columnSums(const torch::Tensor& g);
+
+// LayerNorm's weight and bias gradients in fp32 from dy and x (M, N) of one dtype and the forward
+// pass's mean and rstd (M values each).
+std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& mean,
+                                                             const torch::Tensor& rstd);
+
+// What happened to the kernels on a device: "" before first use, "ok", or why ATen's are used.
+std::string customKernelsStatus(int device);
+
+// NVRTC compilation alone, for an architecture ("sm_90"), no GPU needed: "" and the CUBIN's size
+// in `bytes`, or why it failed ("not a CUDA build" on CPU builds).
+std::string compileCustomKernelsForTest(const std::string& arch, size_t& bytes);
+
+// LayerNorm over the last dimension with its weight and bias gradients from layerNormWeightGrads:
+// x in the dtype to normalise in (fp32, or bf16 under ELECTRA_BF16_LAYERNORM); w and b the fp32
+// weights, cast to x's dtype for the forward pass; their gradients come back in fp32, straight
+// from the kernel. The input's gradient is ATen's (native_layer_norm_backward, input only).
+struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                               double eps) {
+    const int64_t n = x.size(-1);
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+    auto wc = w.to(x.scalar_type()), bc = b.to(x.scalar_type());
+    auto xc = x.contiguous();
+    auto [y, mean, rstd] = at::native_layer_norm(xc, {n}, wc, bc, eps);
+    ctx->save_for_backward({xc, wc, mean, rstd});
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list go) {
+    auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& wc = saved[1];
+    const auto& mean = saved[2];
+    const auto& rstd = saved[3];
+    const int64_t n = x.size(-1);
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+    auto dy = go[0].to(x.scalar_type()).contiguous();
+    torch::Tensor dx, gw, gb;
+    if (ctx->needs_input_grad(0)) dx = std::get<0>(at::native_layer_norm_backward(dy, x, {n}, mean, rstd, wc, std::nullopt, {true, false, false}));
+    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+      std::tie(gw, gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
+    }
+    return {dx, gw, gb, torch::Tensor()};
+  }
+};
+
+}  // namespace electra

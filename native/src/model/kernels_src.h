@@ -1,0 +1,186 @@
+// The custom kernels' one source (ELECTRA_CUSTOM_KERNELS=1, model/kernels.h), written once and
+// used twice: as text, compiled at run time by NVRTC for the GPU in use, and as C++, compiled
+// into the addon and run on the CPU one "thread" at a time (model/kernels.cc), which is what lets
+// the CPU tests check the kernels' arithmetic and indexing without a GPU.
+//
+// ELECTRA_KERNELS(...) expands its argument as code in electra::kcpu and stringifies the same
+// tokens into kKernelSource (# does not macro-expand, so the text keeps EK_KERNEL, EK_TID_X, ...). The
+// kernels use no shared memory and no synchronisation: every thread computes its outputs alone,
+// so running the threads one after another on the CPU is exact. The names below are macros with
+// a CUDA meaning in kKernelPrelude (prepended for NVRTC) and a CPU one here.
+//
+// Both kernels reduce an (M, N) row-major matrix over its rows, in the layout of the backward
+// pass (tokens x features): thread t of block (bx, by) owns the column pair j = 2 (bx * EK_BDIM_X +
+// t), j + 1 (a warp reads 32 consecutive pairs of a row: one 128-byte line in bf16) and the rows
+// [by * rows, (by + 1) * rows), and writes fp32 partial sums to row `by` of its output; the
+// caller sums those partials over the row blocks (at::sum, a small matrix).
+#pragma once
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+namespace electra::kcpu {
+struct Dim3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+inline thread_local Dim3 threadIdx, blockIdx, blockDim;
+inline float asFloat(unsigned int u) { return std::bit_cast<float>(u); }
+inline unsigned int loadU32(const void* p) {
+  unsigned int u;
+  std::memcpy(&u, p, sizeof u);
+  return u;
+}
+inline unsigned long long loadU64(const void* p) {
+  unsigned long long u;
+  std::memcpy(&u, p, sizeof u);
+  return u;
+}
+inline int imin(int a, int b) { return a < b ? a : b; }
+}  // namespace electra::kcpu
+
+#define EK_KERNEL inline void
+#define EK_DEVICE inline
+#define EK_RESTRICT __restrict
+#define EK_TID_X threadIdx.x
+#define EK_BID_X blockIdx.x
+#define EK_BID_Y blockIdx.y
+#define EK_BDIM_X blockDim.x
+#define EK_AS_FLOAT(u) asFloat(u)
+#define EK_LOAD_U32(p) loadU32(p)
+#define EK_LOAD_U64(p) loadU64(p)
+#define EK_IMIN(a, b) imin(a, b)
+
+#define ELECTRA_KERNELS(...)                              \
+  namespace electra::kcpu {                               \
+  __VA_ARGS__                                             \
+  }                                                       \
+  namespace electra {                                     \
+  inline const char* const kKernelSource = #__VA_ARGS__; \
+  }
+
+// The CUDA meaning of the names, for NVRTC; bf16 values are handled as their 16 bits, and nothing
+// comes from CUDA's headers (NVRTC compiles this alone, without include paths).
+#define ELECTRA_KERNEL_PRELUDE                          \
+  "#define EK_KERNEL extern \"C\" __global__ void\n"       \
+  "#define EK_DEVICE __device__ __forceinline__\n"         \
+  "#define EK_RESTRICT __restrict__\n"                     \
+  "#define EK_TID_X threadIdx.x\n"                         \
+  "#define EK_BID_X blockIdx.x\n"                          \
+  "#define EK_BID_Y blockIdx.y\n"                          \
+  "#define EK_BDIM_X blockDim.x\n"                         \
+  "#define EK_AS_FLOAT(u) ek_as_float(u)\n"                \
+  "#define EK_LOAD_U32(p) (*reinterpret_cast<const unsigned int*>(p))\n" \
+  "#define EK_LOAD_U64(p) (*reinterpret_cast<const unsigned long long*>(p))\n" \
+  "#define EK_IMIN(a, b) ((a) < (b) ? (a) : (b))\n"       \
+  "__device__ __forceinline__ float ek_as_float(unsigned int u) {\n" \
+  "  union { unsigned int u; float f; } v;\n"           \
+  "  v.u = u;\n"                                         \
+  "  return v.f;\n"                                      \
+  "}\n"
+
+ELECTRA_KERNELS(
+    // Two adjacent elements (i, i + 1) as floats: fp32, or bf16 as one 32-bit load (little-endian:
+    // element i is the low half; a bf16's bits are the top 16 of the float's).
+    // One 8-byte load for two floats, one 4-byte load for two bf16 values (i is even and the
+    // tensors 8-byte aligned: columnSums() and layerNormWeightGrads() check).
+    EK_DEVICE void load2(const float* EK_RESTRICT p, long long i, float& a, float& b) {
+      const unsigned long long u = EK_LOAD_U64(p + i);
+      a = EK_AS_FLOAT(static_cast<unsigned int>(u & 0xffffffffull));
+      b = EK_AS_FLOAT(static_cast<unsigned int>(u >> 32));
+    }
+
+    EK_DEVICE void load2(const unsigned short* EK_RESTRICT p, long long i, float& a, float& b) {
+      const unsigned int u = EK_LOAD_U32(p + i);
+      a = EK_AS_FLOAT(u << 16);
+      b = EK_AS_FLOAT(u & 0xffff0000u);
+    }
+
+    // Column sums of g (M, N): out (gridDim.y, N), partial sums over each block of rows. The bias
+    // gradient of a linear layer is the column sum of its output's gradient.
+    template <typename T>
+    EK_DEVICE void columnSums(const T* EK_RESTRICT g, float* EK_RESTRICT out, int M, int N, int rows) {
+      const int j = 2 * static_cast<int>(EK_BID_X * EK_BDIM_X + EK_TID_X);
+      if (j >= N) return;
+      const int r0 = static_cast<int>(EK_BID_Y) * rows;
+      const int r1 = EK_IMIN(M, r0 + rows);
+      float s0 = 0.f, s1 = 0.f;
+      int r = r0;
+      // Four rows per iteration, their loads issued before any add: four loads in flight per
+      // thread, which a streaming reduction needs to approach the memory's bandwidth.
+      for (; r + 4 <= r1; r += 4) {
+        const long long i = static_cast<long long>(r) * N + j;
+        float a0, b0, a1, b1, a2, b2, a3, b3;
+        load2(g, i, a0, b0);
+        load2(g, i + N, a1, b1);
+        load2(g, i + 2LL * N, a2, b2);
+        load2(g, i + 3LL * N, a3, b3);
+        s0 += (a0 + a1) + (a2 + a3);
+        s1 += (b0 + b1) + (b2 + b3);
+      }
+      for (; r < r1; r++) {
+        float a, b;
+        load2(g, static_cast<long long>(r) * N + j, a, b);
+        s0 += a;
+        s1 += b;
+      }
+      const long long o = static_cast<long long>(EK_BID_Y) * N + j;
+      out[o] = s0;
+      out[o + 1] = s1;
+    }
+
+    // LayerNorm's weight and bias gradients: gw = sum over rows of dy * (x - mean) * rstd, gb = sum
+    // of dy, with mean and rstd (M) the forward pass's fp32 statistics. Partial sums as above.
+    template <typename T>
+    EK_DEVICE void layerNormRow(const T* EK_RESTRICT dy, const T* EK_RESTRICT x, const float* EK_RESTRICT mean, const float* EK_RESTRICT rstd,
+                                int r, long long i, float& w0, float& w1, float& b0, float& b1) {
+      float d0, d1, x0, x1;
+      load2(dy, i, d0, d1);
+      load2(x, i, x0, x1);
+      const float m = mean[r], s = rstd[r];
+      w0 += d0 * ((x0 - m) * s);
+      w1 += d1 * ((x1 - m) * s);
+      b0 += d0;
+      b1 += d1;
+    }
+
+    template <typename T>
+    EK_DEVICE void layerNormWeightGrads(const T* EK_RESTRICT dy, const T* EK_RESTRICT x, const float* EK_RESTRICT mean,
+                                        const float* EK_RESTRICT rstd, float* EK_RESTRICT gw, float* EK_RESTRICT gb, int M, int N, int rows) {
+      const int j = 2 * static_cast<int>(EK_BID_X * EK_BDIM_X + EK_TID_X);
+      if (j >= N) return;
+      const int r0 = static_cast<int>(EK_BID_Y) * rows;
+      const int r1 = EK_IMIN(M, r0 + rows);
+      // Two accumulator sets over alternate rows (more loads in flight), added at the end.
+      float w0 = 0.f, w1 = 0.f, b0 = 0.f, b1 = 0.f, v0 = 0.f, v1 = 0.f, c0 = 0.f, c1 = 0.f;
+      int r = r0;
+      for (; r + 2 <= r1; r += 2) {
+        const long long i = static_cast<long long>(r) * N + j;
+        layerNormRow(dy, x, mean, rstd, r, i, w0, w1, b0, b1);
+        layerNormRow(dy, x, mean, rstd, r + 1, i + N, v0, v1, c0, c1);
+      }
+      if (r < r1) layerNormRow(dy, x, mean, rstd, r, static_cast<long long>(r) * N + j, w0, w1, b0, b1);
+      const long long o = static_cast<long long>(EK_BID_Y) * N + j;
+      gw[o] = w0 + v0;
+      gw[o + 1] = w1 + v1;
+      gb[o] = b0 + c0;
+      gb[o + 1] = b1 + c1;
+    }
+
+    EK_KERNEL electra_colsum_f32(const float* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
+    EK_KERNEL electra_colsum_bf16(const unsigned short* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
+    EK_KERNEL electra_lnw_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* gw, float* gb, int M, int N,
+                           int rows) { layerNormWeightGrads(dy, x, mean, rstd, gw, gb, M, N, rows); }
+    EK_KERNEL electra_lnw_bf16(const unsigned short* dy, const unsigned short* x, const float* mean, const float* rstd, float* gw, float* gb,
+                            int M, int N, int rows) { layerNormWeightGrads(dy, x, mean, rstd, gw, gb, M, N, rows); })
+
+#undef EK_KERNEL
+#undef EK_DEVICE
+#undef EK_RESTRICT
+#undef EK_TID_X
+#undef EK_BID_X
+#undef EK_BID_Y
+#undef EK_BDIM_X
+#undef EK_AS_FLOAT
+#undef EK_LOAD_U32
+#undef EK_LOAD_U64
+#undef EK_IMIN

@@ -1,0 +1,90 @@
+/*
+ * The custom reduction kernels (ELECTRA_CUSTOM_KERNELS=1, native/src/model/kernels.h): their one
+ * source runs here through its CPU emulation (one thread at a time), against the exact sums and
+ * ATen; and training with them, in child processes (the switches are read once per process).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { native } from '../../src/native';
+
+const addon = native();
+
+const maxAbs = (a: Float32Array) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+// Shapes: one row block and many (the launch plan puts ~128k threads to work), a partial last
+// block, widths below one warp's 64 columns and above one block's 256, and Base's (16384 x 768).
+const SHAPES: [number, number][] = [[7, 2], [33, 64], [1031, 96], [4096, 256], [2048, 3072], [16384, 768]];
+
+describe('custom kernels: column sums and LayerNorm weight gradients (the CPU emulation of the CUDA source)', () => {
+  for (const op of ['colsum', 'layernorm'] as const)
+    for (const dtype of ['float32', 'bfloat16'] as const)
+      test(`${op} in ${dtype} equals the exact sums to float32 rounding`, () => {
+        for (const [rows, cols] of SHAPES) {
+          const r = addon.customKernelsForTest(op, dtype, rows, cols, 'cpu', rows + cols);
+          expect(r.ours).toHaveLength(op === 'colsum' ? cols : 2 * cols);
+          expect(r.ref).toHaveLength(r.ours.length);
+          // float32 sums of a few thousand terms of size ~1-10: errors of order 1e-7 of the total.
+          // A row or column off by one would be off by ~1.
+          expect(maxDiff(r.ours, r.ref)).toBeLessThan(2e-6 * Math.max(1, maxAbs(r.ref)) + 1e-6);
+          if (dtype === 'float32') expect(maxDiff(r.ours, r.aten)).toBeLessThan(1e-5 * Math.max(1, maxAbs(r.ref)));
+        }
+      });
+
+  test('a width the kernels do not take (odd) falls back to ATen, with the same result', () => {
+    for (const op of ['colsum', 'layernorm'] as const) {
+      const r = addon.customKernelsForTest(op, 'float32', 300, 769, 'cpu', 5);
+      expect(r.ours).toHaveLength(op === 'colsum' ? 769 : 2 * 769);
+      expect(maxDiff(r.ours, r.ref)).toBeLessThan(1e-5 * maxAbs(r.ref));
+    }
+  });
+
+  test('bad arguments are ElectraErrors', () => {
+    const loose = addon.customKernelsForTest as (op: string, dtype: string, rows: number, cols: number) => unknown;
+    expect(() => loose('max', 'float32', 4, 4)).toThrow(/colsum or layernorm/);
+    expect(() => loose('colsum', 'float16', 4, 4)).toThrow(/float32 or bfloat16/);
+  });
+});
+
+interface Run {
+  losses: number[];
+  gradNorms: number[];
+  ln: Record<string, number[]>;
+}
+
+function run(env: Record<string, string>): Run {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'autocast-child.cjs')], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  if (r.status !== 0) throw new Error(`autocast-child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Run;
+}
+
+const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+const ON = { ELECTRA_CUSTOM_KERNELS: '1', ELECTRA_TEST_CPU_KERNELS: '1' };
+
+describe('training with ELECTRA_CUSTOM_KERNELS=1 (emulated on the CPU)', () => {
+  test('fp32: the same forward pass, gradients equal up to summation order, training the same', () => {
+    const plain = run({ PRECISION: 'fp32' });
+    const k = run({ PRECISION: 'fp32', ...ON });
+    expect(k.losses[0]).toBe(plain.losses[0]);
+    expect(Math.abs(k.gradNorms[0]! - plain.gradNorms[0]!)).toBeLessThan(1e-5 * plain.gradNorms[0]!);
+    for (let i = 0; i < k.losses.length; i++) expect(Math.abs(k.losses[i]! - plain.losses[i]!)).toBeLessThan(1e-4 * plain.losses[i]!);
+    // The switch is off without ELECTRA_TEST_CPU_KERNELS on the CPU: bit for bit the plain run.
+    expect(run({ PRECISION: 'fp32', ELECTRA_CUSTOM_KERNELS: '1' }).gradNorms).toEqual(plain.gradNorms);
+  });
+
+  test('bf16 autocast, alone and with both bf16 switches: trains as close to fp32 as autocast does', () => {
+    const fp32 = run({ PRECISION: 'fp32' });
+    const variants: Record<string, string>[] = [{}, { ELECTRA_BF16_LAYERNORM: '1', ELECTRA_FP32_WGRAD: '1' }];
+    for (const extra of variants) {
+      const r = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ...ON, ...extra });
+      expect(Math.abs(r.gradNorms[0]! - fp32.gradNorms[0]!)).toBeLessThan(0.01 * fp32.gradNorms[0]!);
+      expect(Math.abs(mean(r.losses.slice(-10)) - mean(fp32.losses.slice(-10)))).toBeLessThan(0.05 * mean(fp32.losses.slice(-10)));
+      // LayerNorm weights get their gradients from the kernel: every one moves from its initial 1.
+      for (const w of Object.values(r.ln)) expect(mean(w.map((x) => Math.abs(x - 1)))).toBeGreaterThan(1e-3);
+    }
+  });
+});
