@@ -8,8 +8,9 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 // Native A/B switches measured against the same run's HF figure (README, GPU, "Prepared without a GPU").
-const VARIANTS = ['ELECTRA_BF16_LAYERNORM=1', 'ELECTRA_FP32_WGRAD=1', 'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1', 'ELECTRA_SDPA_CUDNN=0', 'ELECTRA_CUSTOM_KERNELS=1',
-  'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1,ELECTRA_CUSTOM_KERNELS=1'];
+// The likeliest to matter first: a run cut short by its time limit keeps those.
+const VARIANTS = ['ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1,ELECTRA_CUSTOM_KERNELS=1', 'ELECTRA_CUSTOM_KERNELS=1', 'ELECTRA_BF16_LAYERNORM=1,ELECTRA_FP32_WGRAD=1',
+  'ELECTRA_BF16_LAYERNORM=1', 'ELECTRA_FP32_WGRAD=1', 'ELECTRA_SDPA_CUDNN=0'];
 
 // The custom reduction kernels (ELECTRA_CUSTOM_KERNELS) against the ATen kernels they replace, per
 // call, at the shapes of the two steps (tokens x features; the dtype each step reduces in).
@@ -30,7 +31,8 @@ try {
 } catch (e) {
   console.log(`custom kernels vs ATen's: failed (${e.message})`);
 }
-for (const [preset, batch, len] of [['small', 128, 128], ['base', 32, 512]]) {
+// Base first: its target (1.5x) is the one not yet met.
+for (const [preset, batch, len] of [['base', 32, 512], ['small', 128, 128]]) {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'pretrain-step.cjs'), '--preset', preset, '--batch', String(batch), '--len', String(len), '--device', 'cuda', '--bf16', '--steps', '20', '--warmup', '5', '--cuda-graph', '--profile', '3', ...VARIANTS.flatMap((x) => ['--variant', x]), '--variant-steps', '10'], { encoding: 'utf8' });
   process.stdout.write(r.stdout);
   if (r.status !== 0) process.stdout.write(`(failed: ${r.stderr.slice(-1500)})\n`);

@@ -1,6 +1,7 @@
 // Host side of the custom kernels (model/kernels.h): the CPU emulation, and on CUDA builds the
 // NVRTC compilation, the check against ATen and the launches.
 #include "model/kernels.h"
+#include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -260,10 +261,16 @@ const GpuKernels& gpuKernels(int device) {
   if (why.empty()) {
     k.status = "ok";  // lets the check below launch them
     try {
+      // Its first use is inside a training step's forward pass: no gradients, no autocast, and the
+      // inputs drawn on the CPU from a generator of its own (drawing them on the device would move
+      // the CUDA generator, and so the training's random stream, on first use only).
       c10::cuda::CUDAGuard g(static_cast<c10::DeviceIndex>(device));
-      auto opts = torch::TensorOptions().device(torch::kCUDA, device);
-      auto gen = torch::randn({1031, 96}, opts);
-      auto xs = torch::randn({1031, 96}, opts);
+      torch::NoGradGuard ng;
+      c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+      auto cpuGen = at::make_generator<at::CPUGeneratorImpl>(12345);
+      const auto cuda = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device));
+      auto gen = at::randn({1031, 96}, cpuGen, torch::kFloat).to(cuda);
+      auto xs = at::randn({1031, 96}, cpuGen, torch::kFloat).to(cuda);
       auto mean = xs.mean(1), rstd = 1 / (xs.var(1, false) + 1e-5).sqrt();
       for (auto dt : {at::kFloat, at::kBFloat16}) {
         auto gd = gen.to(dt), xd = xs.to(dt);
