@@ -214,6 +214,10 @@ Napi::Value AucForTest(const Napi::CallbackInfo& info) {
 // device ("" on the CPU). With iters, the time per call of ours and of ATen's (bench/gpu-step.cjs).
 Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "customKernelsForTest(op, dtype, rows, cols, device?, seed?, iters?)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   const std::string op = info[0].As<Napi::String>(), dtype = info[1].As<Napi::String>();
   const int64_t rows = info[2].As<Napi::Number>().Int64Value(), cols = info[3].As<Napi::Number>().Int64Value();
   const std::string device = info.Length() > 4 && info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "cpu";
@@ -223,7 +227,8 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   guarded(env, [&] {
     check(op == "colsum" || op == "layernorm", "ERR_INPUT", "op is colsum or layernorm, not '", op, "'");
     check(dtype == "float32" || dtype == "bfloat16", "ERR_INPUT", "dtype is float32 or bfloat16, not '", dtype, "'");
-    check(rows > 0 && cols > 0 && rows * cols <= (int64_t{1} << 28), "ERR_INPUT", "bad shape");
+    check(rows > 0 && cols > 0 && rows <= (int64_t{1} << 28) && cols <= (int64_t{1} << 28) && rows * cols <= (int64_t{1} << 28), "ERR_INPUT",
+          "bad shape ", rows, " x ", cols);
     const auto dt = dtype == "float32" ? at::kFloat : at::kBFloat16;
     const torch::Device dev = parseDevice(device);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));

@@ -13,6 +13,7 @@
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/Context.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
@@ -59,9 +60,12 @@ void onCpu(const Plan& p, F&& body) {
   });
 }
 
+// What the kernels take: 2-D, contiguous, an even width, 8-byte aligned, fp32 or bf16, and both
+// sizes below 2^30 (the kernels index rows and columns in int, with room for r + 4).
 bool kernelLayout(const torch::Tensor& t) {
-  return t.dim() == 2 && t.is_contiguous() && t.size(1) % 2 == 0 && t.size(0) > 0 && t.size(0) < (int64_t{1} << 31) &&
-         t.numel() < (int64_t{1} << 62) && reinterpret_cast<uintptr_t>(t.data_ptr()) % 8 == 0 &&
+  constexpr int64_t kMax = int64_t{1} << 30;
+  return t.dim() == 2 && t.is_contiguous() && t.size(0) > 0 && t.size(1) > 0 && t.size(1) % 2 == 0 && t.size(0) < kMax &&
+         t.size(1) < kMax && reinterpret_cast<uintptr_t>(t.data_ptr()) % 8 == 0 &&
          (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
 }
 
@@ -170,21 +174,30 @@ std::string buildGpu(int device, GpuKernels& k) {
   const std::string cubin = compileKernels("sm_" + std::to_string(prop.major) + std::to_string(prop.minor), why);
   if (cubin.empty()) return why;
   c10::cuda::CUDAGuard g(static_cast<c10::DeviceIndex>(device));
-  if (auto e = cudaLibraryLoadData(&k.lib, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0); e != cudaSuccess)
+  if (auto e = cudaLibraryLoadData(&k.lib, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0); e != cudaSuccess) {
+    k.lib = nullptr;
     return "cudaLibraryLoadData: " + cudaWhy(e);
+  }
   for (auto [name, slot] : {std::pair{"electra_colsum_f32", &k.colsumF32}, std::pair{"electra_colsum_bf16", &k.colsumBf16},
                             std::pair{"electra_lnw_f32", &k.lnwF32}, std::pair{"electra_lnw_bf16", &k.lnwBf16}}) {
-    if (auto e = cudaLibraryGetKernel(slot, k.lib, name); e != cudaSuccess) return std::string("cudaLibraryGetKernel(") + name + "): " + cudaWhy(e);
+    if (auto e = cudaLibraryGetKernel(slot, k.lib, name); e != cudaSuccess) {
+      cudaLibraryUnload(k.lib);
+      k.lib = nullptr;
+      return std::string("cudaLibraryGetKernel(") + name + "): " + cudaWhy(e);
+    }
   }
   return "";
 }
 
-void launch(cudaKernel_t k, const Plan& p, void** args) {
-  auto e = cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(p.gx, p.gy), dim3(p.bx), args, 0, at::cuda::getCurrentCUDAStream());
+// On the tensors' device and its current stream (the capturing one during a graph capture).
+void launch(cudaKernel_t k, const Plan& p, void** args, c10::DeviceIndex device) {
+  c10::cuda::CUDAGuard g(device);
+  auto e = cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(p.gx, p.gy), dim3(p.bx), args, 0, at::cuda::getCurrentCUDAStream(device));
   if (e != cudaSuccess) fail("ERR_TORCH", "custom kernel launch failed (", cudaWhy(e), "); run without ELECTRA_CUSTOM_KERNELS=1");
 }
 
 const GpuKernels& gpuKernels(int device);
+bool gpuKernelsReady(int device);
 #else
 struct GpuKernels {};
 #endif
@@ -201,7 +214,7 @@ torch::Tensor columnSumsKernel(const torch::Tensor& g, const GpuKernels* k) {
     const void* in = g.data_ptr();
     int rows = p.rows, m = M, n = N;
     void* args[] = {&in, &out, &m, &n, &rows};
-    launch(bf16 ? k->colsumBf16 : k->colsumF32, p, args);
+    launch(bf16 ? k->colsumBf16 : k->colsumF32, p, args, g.get_device());
     return part.sum(0);
   }
 #endif
@@ -232,7 +245,7 @@ std::pair<torch::Tensor, torch::Tensor> layerNormKernel(const torch::Tensor& dy,
     const void* xx = x.data_ptr();
     int rows = p.rows, mm = M, nn = N;
     void* args[] = {&d, &xx, &m, &s, &w, &b, &mm, &nn, &rows};
-    launch(bf16 ? k->lnwBf16 : k->lnwF32, p, args);
+    launch(bf16 ? k->lnwBf16 : k->lnwF32, p, args, dy.get_device());
     return {gw.sum(0), gb.sum(0)};
   }
 #endif
@@ -269,8 +282,9 @@ const GpuKernels& gpuKernels(int device) {
       c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
       auto cpuGen = at::make_generator<at::CPUGeneratorImpl>(12345);
       const auto cuda = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device));
-      auto gen = at::randn({1031, 96}, cpuGen, torch::kFloat).to(cuda);
-      auto xs = at::randn({1031, 96}, cpuGen, torch::kFloat).to(cuda);
+      // 1031 x 768: several blocks across (3 of 128 threads) and down, a partial last block.
+      auto gen = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda);
+      auto xs = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda);
       auto mean = xs.mean(1), rstd = 1 / (xs.var(1, false) + 1e-5).sqrt();
       for (auto dt : {at::kFloat, at::kBFloat16}) {
         auto gd = gen.to(dt), xd = xs.to(dt);
@@ -298,6 +312,19 @@ const GpuKernels& gpuKernels(int device) {
   }
   return k;
 }
+
+// False while the current stream is capturing a CUDA graph and the kernels have not been set up
+// on `device` yet: their first use compiles, loads and synchronises, which a capture cannot hold.
+// (Training always runs eager steps before it captures, so this is a guard, not a path.)
+bool gpuKernelsReady(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_gpu.find(device);
+    if (it != g_gpu.end() && !it->second.status.empty()) return true;
+  }
+  c10::cuda::CUDAGuard g(static_cast<c10::DeviceIndex>(device));
+  return c10::cuda::currentStreamCaptureStatusMayInitCtx() == c10::cuda::CaptureStatus::None;
+}
 #endif
 
 // The kernels for t's device: null for the CPU (emulated), the compiled ones on CUDA; false when
@@ -307,6 +334,7 @@ bool kernelsFor(const torch::Tensor& t, const GpuKernels*& k) {
   if (t.is_cpu()) return true;
 #ifdef ELECTRA_WITH_CUDA
   if (t.is_cuda()) {
+    if (!gpuKernelsReady(t.get_device())) return false;
     k = &gpuKernels(t.get_device());
     return k->status == "ok";
   }
@@ -321,7 +349,7 @@ bool customKernels(const torch::Tensor& x) {
   static const bool cpuTest = envSwitchSet("ELECTRA_TEST_CPU_KERNELS");
   if (!on) return false;
 #ifdef ELECTRA_WITH_CUDA
-  if (x.is_cuda()) return gpuKernels(x.get_device()).status == "ok";
+  if (x.is_cuda()) return gpuKernelsReady(x.get_device()) && gpuKernels(x.get_device()).status == "ok";
 #endif
   return cpuTest && x.is_cpu();
 }
@@ -360,7 +388,7 @@ std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor
   auto m = mean.to(at::kFloat).reshape({-1}).contiguous(), s = rstd.to(at::kFloat).reshape({-1}).contiguous();
   const GpuKernels* k = nullptr;
   if (kernelLayout(dy) && kernelLayout(x) && dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type() && dy.device() == x.device() &&
-      m.numel() == dy.size(0) && s.numel() == dy.size(0) && kernelsFor(dy, k))
+      m.numel() == dy.size(0) && s.numel() == dy.size(0) && m.device() == dy.device() && s.device() == dy.device() && kernelsFor(dy, k))
     return layerNormKernel(dy, x, m, s, k);
   auto d = dy.to(at::kFloat);
   auto xhat = (x.to(at::kFloat) - m.unsqueeze(1)) * s.unsqueeze(1);
