@@ -92,7 +92,7 @@ function paddedBatch(B, T, V, seed) {
   // native/src/model/kernels.h): compiled by NVRTC for this card on first use, whatever the switch
   // says, and compared with the exact sums of the same inputs and with ATen's results. In the CPU
   // dry run it checks their CPU emulation.
-  await check('custom kernels (ELECTRA_CUSTOM_KERNELS): column sums and LayerNorm weight gradients equal the exact sums, fp32 and bf16', async () => {
+  await check('custom kernels (ELECTRA_CUSTOM_KERNELS): column sums and LayerNorm weight gradients equal the exact sums (fp32 and bf16), Gumbel-max sampling ATen\'s maximum', async () => {
     const maxAbs = (a) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     const maxDiff = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
     let worst = 0, status = '', compiled = '';
@@ -120,7 +120,18 @@ function paddedBatch(B, T, V, seed) {
             assert(da < (dtype === 'float32' ? 1e-5 : 8e-3), `${op} ${dtype} ${rows} x ${cols}: differs from ATen's by ${da.toExponential(2)} of the largest`);
           worst = Math.max(worst, d);
         }
-    return `${DRY ? 'CPU emulation' : `status ${status}`}, largest difference from the exact sums ${worst.toExponential(1)} of the largest sum${compiled}`;
+    // Gumbel-max sampling at the generator's shapes (Small: 128 x 20 masked positions, a BERT
+    // vocabulary): the value at our index is the row's maximum of the noise ATen's path builds.
+    let sameIdx = 0, rowsAll = 0;
+    for (const seed of [2, 3]) {
+      const rows = 2560, cols = 30522;
+      const r = native().customKernelsForTest('gumbel', 'float32', rows, cols, DEV0, seed);
+      const gap = maxDiff(r.ours, r.aten);
+      assert(gap <= 1e-5 * Math.max(1, maxAbs(r.aten)), `Gumbel-max (temperature ${seed % 2 ? 0.7 : 1}): the sampled value is ${gap} below the row's maximum`);
+      for (let i = 0; i < rows; i++) if (r.ref[i] === r.ref[rows + i]) sameIdx++;
+      rowsAll += rows;
+    }
+    return `${DRY ? 'CPU emulation' : `status ${status}`}, largest difference from the exact sums ${worst.toExponential(1)} of the largest sum; Gumbel-max: ${sameIdx}/${rowsAll} rows sample ATen's index${compiled}`;
   });
   // A fixture model on the device at `precision`: max and mean absolute differences from
   // transformers' fp32 outputs (last hidden state and the head's output; the worst of the two).

@@ -147,7 +147,7 @@ export interface NativeAddon {
   dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
   aucForTest(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
   customKernelsForTest(
-    op: 'colsum' | 'layernorm',
+    op: 'colsum' | 'layernorm' | 'gumbel',
     dtype: 'float32' | 'bfloat16',
     rows: number,
     cols: number,

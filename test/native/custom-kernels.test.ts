@@ -35,6 +35,19 @@ describe('custom kernels: column sums and LayerNorm weight gradients (the CPU em
         }
       });
 
+  test('Gumbel-max sampling picks the same vocabulary entries as the ATen path, at temperatures 1 and 0.7', () => {
+    // One segment with idle threads (7 columns), two (5000), eight (30522, a BERT vocabulary);
+    // an even seed samples at temperature 1, an odd one at 0.7.
+    for (const [rows, cols, seed] of [[5, 7, 2], [5, 7, 3], [300, 5000, 4], [300, 5000, 5], [100, 30522, 6], [100, 30522, 7]] as const) {
+      const r = addon.customKernelsForTest('gumbel', 'float32', rows, cols, 'cpu', seed);
+      const ours = Array.from(r.ref.subarray(0, rows)), aten = Array.from(r.ref.subarray(rows));
+      expect(ours).toEqual(aten);
+      for (const i of ours) expect(i >= 0 && i < cols && Number.isInteger(i)).toBe(true);
+      expect(maxDiff(r.ours, r.aten)).toBe(0);
+    }
+    expect(() => addon.customKernelsForTest('gumbel', 'bfloat16', 4, 4)).toThrow(/float32/);
+  });
+
   test('a width the kernels do not take (odd) falls back to ATen, with the same result', () => {
     for (const op of ['colsum', 'layernorm'] as const) {
       const r = addon.customKernelsForTest(op, 'float32', 300, 769, 'cpu', 5);
@@ -45,7 +58,7 @@ describe('custom kernels: column sums and LayerNorm weight gradients (the CPU em
 
   test('bad arguments are ElectraErrors', () => {
     const loose = addon.customKernelsForTest as (op: string, dtype: string, rows: number, cols: number) => unknown;
-    expect(() => loose('max', 'float32', 4, 4)).toThrow(/colsum or layernorm/);
+    expect(() => loose('max', 'float32', 4, 4)).toThrow(/colsum, layernorm or gumbel/);
     expect(() => loose('colsum', 'float16', 4, 4)).toThrow(/float32 or bfloat16/);
   });
 });
@@ -66,12 +79,18 @@ const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 const ON = { ELECTRA_CUSTOM_KERNELS: '1', ELECTRA_TEST_CPU_KERNELS: '1' };
 
 describe('training with ELECTRA_CUSTOM_KERNELS=1 (emulated on the CPU)', () => {
-  test('fp32: the same forward pass, gradients equal up to summation order, training the same', () => {
+  test('fp32: the same forward pass, gradients equal up to summation order, the same samples, training the same', () => {
     const plain = run({ PRECISION: 'fp32' });
     const k = run({ PRECISION: 'fp32', ...ON });
     expect(k.losses[0]).toBe(plain.losses[0]);
     expect(Math.abs(k.gradNorms[0]! - plain.gradNorms[0]!)).toBeLessThan(1e-5 * plain.gradNorms[0]!);
     for (let i = 0; i < k.losses.length; i++) expect(Math.abs(k.losses[i]! - plain.losses[i]!)).toBeLessThan(1e-4 * plain.losses[i]!);
+    // With the GPU's whole-tensor sampler (ELECTRA_PARALLEL_RNG=0) the Gumbel kernel samples
+    // too: the same tokens from the same draws, so the losses stay as close.
+    const serial = run({ PRECISION: 'fp32', ELECTRA_PARALLEL_RNG: '0' });
+    const serialK = run({ PRECISION: 'fp32', ELECTRA_PARALLEL_RNG: '0', ...ON });
+    expect(serialK.losses[0]).toBe(serial.losses[0]);
+    for (let i = 0; i < serial.losses.length; i++) expect(Math.abs(serialK.losses[i]! - serial.losses[i]!)).toBeLessThan(1e-4 * serial.losses[i]!);
     // The switch is off without ELECTRA_TEST_CPU_KERNELS on the CPU: bit for bit the plain run.
     expect(run({ PRECISION: 'fp32', ELECTRA_CUSTOM_KERNELS: '1' }).gradNorms).toEqual(plain.gradNorms);
   });

@@ -10,6 +10,7 @@
 #include "model/kernels.h"
 #include "model/random.h"
 #include "train/cpu_cache.h"
+#include "train/masking.h"
 #include "train/pretrain.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -205,12 +206,14 @@ Napi::Value AucForTest(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// customKernelsForTest(op: 'colsum' | 'layernorm', dtype: 'float32' | 'bfloat16', rows, cols,
+// customKernelsForTest(op: 'colsum' | 'layernorm' | 'gumbel', dtype: 'float32' | 'bfloat16', rows, cols,
 // device = 'cpu', seed = 0, iters = 0) -> {ours, ref, aten: Float32Array, status, oursMs?, atenMs?}:
 // on the same random input,
 // the custom kernel (model/kernels.h; on the CPU its emulation, whatever the switches say), the
 // exact sums (fp64) and ATen's result. colsum: the column sums; layernorm: LayerNorm's weight then
-// bias gradients (ATen's from native_layer_norm_backward). status: customKernelsStatus of the
+// bias gradients (ATen's from native_layer_norm_backward); gumbel (float32 only): ours, the noisy
+// value at our sampled index; aten, at ATen's path's index; ref, our indices then ATen's (the
+// same unless two values tie to float rounding). status: customKernelsStatus of the
 // device ("" on the CPU). With iters, the time per call of ours and of ATen's (bench/gpu-step.cjs).
 Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -225,7 +228,7 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   const int64_t iters = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int64Value() : 0;
   Napi::Object o = Napi::Object::New(env);
   guarded(env, [&] {
-    check(op == "colsum" || op == "layernorm", "ERR_INPUT", "op is colsum or layernorm, not '", op, "'");
+    check(op == "colsum" || op == "layernorm" || op == "gumbel", "ERR_INPUT", "op is colsum, layernorm or gumbel, not '", op, "'");
     check(dtype == "float32" || dtype == "bfloat16", "ERR_INPUT", "dtype is float32 or bfloat16, not '", dtype, "'");
     check(rows > 0 && cols > 0 && rows <= (int64_t{1} << 28) && cols <= (int64_t{1} << 28) && rows * cols <= (int64_t{1} << 28), "ERR_INPUT",
           "bad shape ", rows, " x ", cols);
@@ -234,7 +237,23 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
     auto a = at::randn({rows, cols}, gen, torch::kFloat).to(dev).to(dt);
     torch::Tensor ours, ref, aten, lnX, lnW, lnB, lnMean, lnRstd;
-    if (op == "colsum") {
+    if (op == "gumbel") {
+      // Logits a (rows, cols) at a temperature of 1 (seed odd: 0.7), uniform draws from the same
+      // generator; ref: the index ATen's path picks, aten: the value there, ours: the value at ours.
+      check(dt == at::kFloat, "ERR_INPUT", "gumbel takes float32");
+      const double temp = seed % 2 ? 0.7 : 1.0;
+      auto lg = a * 3;
+      auto u = at::rand({rows, cols}, gen, torch::kFloat).to(dev);
+      auto idx = gumbelArgmax(lg, u, temp);
+      check(idx.defined(), "ERR_INPUT", "the Gumbel kernel does not take this shape");
+      auto g = u.clone();
+      addGumbelNoise(g, lg, temp);
+      auto refIdx = g.argmax(-1);
+      ours = g.gather(1, idx.unsqueeze(1)).squeeze(1);
+      aten = g.gather(1, refIdx.unsqueeze(1)).squeeze(1);
+      ref = torch::stack({idx, refIdx}).to(at::kFloat).flatten();
+      lnX = lg, lnW = u, lnB = torch::scalar_tensor(temp);
+    } else if (op == "colsum") {
       ours = columnSums(a);
       ref = a.to(at::kDouble).sum(0);
       aten = a.sum(0, false, at::kFloat);
@@ -268,7 +287,15 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
 #endif
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(iters);
       };
-      if (op == "colsum") {
+      if (op == "gumbel") {
+        const double temp = lnB.item<double>();
+        o.Set("oursMs", timeIt([&] { (void)gumbelArgmax(lnX, lnW, temp); }));
+        o.Set("atenMs", timeIt([&] {
+          auto g = lnW.clone();
+          addGumbelNoise(g, lnX, temp);
+          (void)g.argmax(-1);
+        }));
+      } else if (op == "colsum") {
         o.Set("oursMs", timeIt([&] { (void)columnSums(a); }));
         o.Set("atenMs", timeIt([&] { (void)a.sum(0, false, at::kFloat); }));
       } else {

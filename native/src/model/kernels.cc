@@ -123,7 +123,7 @@ std::string loadNvrtc(Nvrtc& n) {
 struct GpuKernels {
   std::string status;  // "ok" or why not
   cudaLibrary_t lib = nullptr;
-  cudaKernel_t colsumF32 = nullptr, colsumBf16 = nullptr, lnwF32 = nullptr, lnwBf16 = nullptr;
+  cudaKernel_t colsumF32 = nullptr, colsumBf16 = nullptr, lnwF32 = nullptr, lnwBf16 = nullptr, gumbel = nullptr;
 };
 
 std::mutex g_mu;
@@ -179,7 +179,8 @@ std::string buildGpu(int device, GpuKernels& k) {
     return "cudaLibraryLoadData: " + cudaWhy(e);
   }
   for (auto [name, slot] : {std::pair{"electra_colsum_f32", &k.colsumF32}, std::pair{"electra_colsum_bf16", &k.colsumBf16},
-                            std::pair{"electra_lnw_f32", &k.lnwF32}, std::pair{"electra_lnw_bf16", &k.lnwBf16}}) {
+                            std::pair{"electra_lnw_f32", &k.lnwF32}, std::pair{"electra_lnw_bf16", &k.lnwBf16},
+                            std::pair{"electra_gumbel_argmax", &k.gumbel}}) {
     if (auto e = cudaLibraryGetKernel(slot, k.lib, name); e != cudaSuccess) {
       cudaLibraryUnload(k.lib);
       k.lib = nullptr;
@@ -262,6 +263,35 @@ std::pair<torch::Tensor, torch::Tensor> layerNormKernel(const torch::Tensor& dy,
   return {gw.sum(0), gb.sum(0)};
 }
 
+// Gumbel-max sampling over the rows of l (rows, V) with uniform draws u of the same shape, both
+// fp32 and contiguous: (rows) int64. Each block takes 4096 columns of a row (32 per thread).
+torch::Tensor gumbelArgmaxKernel(const torch::Tensor& l, const torch::Tensor& u, double temperature, const GpuKernels* k) {
+  constexpr int kThreads = 128, kSeg = kThreads * 32;
+  const int rows = static_cast<int>(l.size(0)), V = static_cast<int>(l.size(1));
+  const int nseg = (V + kSeg - 1) / kSeg;
+  auto pval = torch::empty({rows, static_cast<int64_t>(nseg) * kThreads}, l.options());
+  auto pidx = torch::empty({rows, static_cast<int64_t>(nseg) * kThreads}, l.options().dtype(at::kInt));
+  float* pv = pval.data_ptr<float>();
+  int* pi = pidx.data_ptr<int>();
+  const float* lp = l.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
+  float invTemp = static_cast<float>(1.0 / temperature);
+  int tempIsOne = temperature == 1.0 ? 1 : 0, segCols = kSeg, vv = V, ns = nseg;
+  Plan p;
+  p.gx = static_cast<unsigned>(nseg), p.gy = static_cast<unsigned>(rows), p.bx = kThreads;
+#ifdef ELECTRA_WITH_CUDA
+  if (l.is_cuda()) {
+    void* args[] = {&lp, &up, &pv, &pi, &vv, &segCols, &ns, &invTemp, &tempIsOne};
+    launch(k->gumbel, p, args, l.get_device());
+  } else
+#endif
+  {
+    (void)k;
+    onCpu(p, [&] { kcpu::electra_gumbel_argmax(lp, up, pv, pi, V, segCols, nseg, invTemp, tempIsOne); });
+  }
+  return pidx.gather(1, pval.argmax(1, true)).squeeze(1).to(at::kLong);
+}
+
 #ifdef ELECTRA_WITH_CUDA
 // The first use on a device: compile, then check both kernels in both dtypes against ATen on a
 // small input (odd row count, several row blocks). Runs before any graph capture (the eager steps
@@ -300,6 +330,16 @@ const GpuKernels& gpuKernels(int device) {
           }
         }
         if (!why.empty()) break;
+      }
+      if (why.empty()) {
+        // Gumbel-max against the same noise built by ATen's kernels (masking.cc's formula): the
+        // value at our index must be the row's maximum.
+        auto lg = (at::randn({37, 30522}, cpuGen, torch::kFloat) * 3).to(cuda);
+        auto u = at::rand({37, 30522}, cpuGen, torch::kFloat).to(cuda);
+        auto ours = gumbelArgmaxKernel(lg, u, 1.0, &k);
+        auto g = lg - (1e-9 - (u + 1e-9).log()).log();
+        auto gap = (std::get<0>(g.max(1)) - g.gather(1, ours.unsqueeze(1)).squeeze(1)).abs().max().item<double>();
+        if (!(gap <= 1e-5)) why = "their check against ATen failed (Gumbel-max: the sampled value is " + std::to_string(gap) + " below the row's maximum)";
       }
     } catch (const std::exception& e) {
       why = std::string("their check threw: ") + std::string(e.what()).substr(0, 400);
@@ -381,6 +421,15 @@ torch::Tensor columnSums(const torch::Tensor& g) {
   const GpuKernels* k = nullptr;
   if (kernelLayout(g) && kernelsFor(g, k)) return columnSumsKernel(g, k);
   return g.sum(0, false, at::kFloat);
+}
+
+torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature) {
+  const GpuKernels* k = nullptr;
+  if (l.dim() == 2 && l.sizes() == u.sizes() && l.scalar_type() == at::kFloat && u.scalar_type() == at::kFloat && l.is_contiguous() &&
+      u.is_contiguous() && l.device() == u.device() && l.size(0) > 0 && l.size(0) <= 65535 && l.size(1) > 0 &&
+      l.size(0) * l.size(1) < (int64_t{1} << 31) && kernelsFor(l, k))
+    return gumbelArgmaxKernel(l, u, temperature, k);
+  return torch::Tensor();
 }
 
 std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& mean,

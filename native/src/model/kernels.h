@@ -35,6 +35,13 @@ torch::Tensor columnSums(const torch::Tensor& g);
 std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& mean,
                                                              const torch::Tensor& rstd);
 
+// Gumbel-max sampling: for each row of the logits l (rows, V) the column of the largest
+// l + Gumbel noise from the uniform draws u (same shape; masking.cc's formula and temperature), in
+// one pass (model/kernels_src.h) instead of five over (rows, V) buffers and an argmax. Both fp32
+// and contiguous, rows <= 65535; an undefined tensor where the kernel cannot run (the caller then
+// takes ATen's path).
+torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature);
+
 // What happened to the kernels on a device: "" before first use, "ok", or why ATen's are used.
 std::string customKernelsStatus(int device);
 

@@ -16,6 +16,7 @@
 // caller sums those partials over the row blocks (at::sum, a small matrix).
 #pragma once
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -48,6 +49,7 @@ inline int imin(int a, int b) { return a < b ? a : b; }
 #define EK_AS_FLOAT(u) asFloat(u)
 #define EK_LOAD_U32(p) loadU32(p)
 #define EK_LOAD_U64(p) loadU64(p)
+#define EK_LOGF(x) std::log(static_cast<float>(x))
 #define EK_IMIN(a, b) imin(a, b)
 
 #define ELECTRA_KERNELS(...)                              \
@@ -71,6 +73,7 @@ inline int imin(int a, int b) { return a < b ? a : b; }
   "#define EK_AS_FLOAT(u) ek_as_float(u)\n"                \
   "#define EK_LOAD_U32(p) (*reinterpret_cast<const unsigned int*>(p))\n" \
   "#define EK_LOAD_U64(p) (*reinterpret_cast<const unsigned long long*>(p))\n" \
+  "#define EK_LOGF(x) logf(x)\n"                          \
   "#define EK_IMIN(a, b) ((a) < (b) ? (a) : (b))\n"       \
   "__device__ __forceinline__ float ek_as_float(unsigned int u) {\n" \
   "  union { unsigned int u; float f; } v;\n"           \
@@ -166,6 +169,39 @@ ELECTRA_KERNELS(
       gb[o + 1] = b1 + c1;
     }
 
+    // Gumbel-max sampling, the value of one vocabulary entry: the logit plus Gumbel noise from the
+    // uniform draw u, as masking.cc's addGumbelNoise computes it (l - log(1e-9 - log(u + 1e-9)),
+    // or -g + l / T at temperature T), so that both paths sample the same distribution.
+    EK_DEVICE float gumbelValue(float l, float u, float invTemp, int tempIsOne) {
+      const float g = EK_LOGF(1e-9f - EK_LOGF(u + 1e-9f));
+      return tempIsOne ? l - g : -g + invTemp * l;
+    }
+
+    // Its argmax over each row of (rows, V), in one pass over the logits and the draws instead of
+    // five over (rows, V) buffers: block (s, r) covers columns [s * segCols, (s + 1) * segCols) of
+    // row r, thread t every blockDim-th of them, and writes its best value and column (the first
+    // on ties; -inf and -1 when it has none) to slot (r * gridDim.x + s) * blockDim + t. The
+    // caller takes the argmax over each row's slots (at::argmax, first slot on ties).
+    EK_KERNEL electra_gumbel_argmax(const float* EK_RESTRICT l, const float* EK_RESTRICT u, float* EK_RESTRICT pval, int* EK_RESTRICT pidx,
+                                    int V, int segCols, int nseg, float invTemp, int tempIsOne) {
+      const int t = static_cast<int>(EK_TID_X), seg = static_cast<int>(EK_BID_X);
+      const long long r = static_cast<long long>(EK_BID_Y);
+      const int c0 = seg * segCols, c1 = EK_IMIN(V, c0 + segCols);
+      const long long base = r * V;
+      float best = EK_AS_FLOAT(0xff800000u);  // -inf
+      int bi = -1;
+      for (int c = c0 + t; c < c1; c += static_cast<int>(EK_BDIM_X)) {
+        const float v = gumbelValue(l[base + c], u[base + c], invTemp, tempIsOne);
+        if (bi < 0 || v > best) {
+          best = v;
+          bi = c;
+        }
+      }
+      const long long o = (r * nseg + seg) * static_cast<long long>(EK_BDIM_X) + t;
+      pval[o] = best;
+      pidx[o] = bi;
+    }
+
     EK_KERNEL electra_colsum_f32(const float* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_colsum_bf16(const unsigned short* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_lnw_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* gw, float* gb, int M, int N,
@@ -183,4 +219,5 @@ ELECTRA_KERNELS(
 #undef EK_AS_FLOAT
 #undef EK_LOAD_U32
 #undef EK_LOAD_U64
+#undef EK_LOGF
 #undef EK_IMIN

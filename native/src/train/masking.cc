@@ -1,4 +1,5 @@
 #include "train/masking.h"
+#include "model/kernels.h"
 #include "model/random.h"
 
 namespace electra {
@@ -33,7 +34,7 @@ Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, doub
 // Uniform draws u in g -> l / temperature + Gumbel noise, in place, with the original's noise
 // -log(-log(u + 1e-9) + 1e-9). Written as l - log(1e-9 - log(u + 1e-9)): the same floats bit for
 // bit (a - b is a + (-b)), in five passes over the (B, N, V) buffer instead of seven.
-static void addGumbelNoise(torch::Tensor& g, const torch::Tensor& l, double temperature) {
+void addGumbelNoise(torch::Tensor& g, const torch::Tensor& l, double temperature) {
   const auto eps = torch::scalar_tensor(1e-9, torch::kFloat);  // a CPU scalar: fine with any device
   g.add_(1e-9).log_();
   at::sub_out(g, eps, g).log_();
@@ -74,6 +75,16 @@ torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std:
   // The noise is built in place in one buffer: (B, N, V) tensors are the largest of the step, and
   // every temporary of that size costs fresh pages.
   auto g = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
+  if (l.dim() >= 1 && l.numel() > 0 && customKernels(l)) {
+    // ELECTRA_CUSTOM_KERNELS: noise and argmax in one pass over the logits and the draws.
+    const int64_t V = l.size(-1);
+    auto idx = gumbelArgmax(l.contiguous().view({-1, V}), g.view({-1, V}), temperature);
+    if (idx.defined()) {
+      auto sizes = l.sizes().vec();
+      sizes.pop_back();
+      return idx.view(sizes);
+    }
+  }
   addGumbelNoise(g, l, temperature);
   return g.argmax(-1);
 }
