@@ -212,8 +212,8 @@ Napi::Value AucForTest(const Napi::CallbackInfo& info) {
 // the custom kernel (model/kernels.h; on the CPU its emulation, whatever the switches say), the
 // exact sums (fp64) and ATen's result. colsum: the column sums; layernorm: LayerNorm's weight then
 // bias gradients (ATen's from native_layer_norm_backward); gumbel (float32 only): ours, the noisy
-// value at our sampled index; aten, at ATen's path's index; ref, our indices then ATen's (the
-// same unless two values tie to float rounding). status: customKernelsStatus of the
+// value at our sampled index; aten, at ATen's path's index; ref, our indices then ATen's (as
+// floats: exact below 2^24 columns; the same unless two values tie to float rounding). status: customKernelsStatus of the
 // device ("" on the CPU). With iters, the time per call of ours and of ATen's (bench/gpu-step.cjs).
 Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -245,14 +245,15 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
       auto lg = a * 3;
       auto u = at::rand({rows, cols}, gen, torch::kFloat).to(dev);
       auto idx = gumbelArgmax(lg, u, temp);
-      check(idx.defined(), "ERR_INPUT", "the Gumbel kernel does not take this shape");
+      check(idx.defined(), "ERR_INPUT", "the Gumbel kernel did not run (shape ", rows, " x ", cols,
+            dev.is_cuda() ? std::string(", kernels on the device: ") + customKernelsStatus(dev.index() < 0 ? 0 : dev.index()) : std::string(), ")");
       auto g = u.clone();
       addGumbelNoise(g, lg, temp);
       auto refIdx = g.argmax(-1);
       ours = g.gather(1, idx.unsqueeze(1)).squeeze(1);
       aten = g.gather(1, refIdx.unsqueeze(1)).squeeze(1);
       ref = torch::stack({idx, refIdx}).to(at::kFloat).flatten();
-      lnX = lg, lnW = u, lnB = torch::scalar_tensor(temp);
+      lnX = lg, lnW = u, lnB = torch::scalar_tensor(temp, torch::kDouble);
     } else if (op == "colsum") {
       ours = columnSums(a);
       ref = a.to(at::kDouble).sum(0);

@@ -277,8 +277,8 @@ torch::Tensor gumbelArgmaxKernel(const torch::Tensor& l, const torch::Tensor& u,
   const float* up = u.data_ptr<float>();
   float invTemp = static_cast<float>(1.0 / temperature);
   int tempIsOne = temperature == 1.0 ? 1 : 0, segCols = kSeg, vv = V, ns = nseg;
-  Plan p;
-  p.gx = static_cast<unsigned>(nseg), p.gy = static_cast<unsigned>(rows), p.bx = kThreads;
+  Plan p;  // rows across (up to 2^31 - 1), segments down (at most 65535: V < 2^28)
+  p.gx = static_cast<unsigned>(rows), p.gy = static_cast<unsigned>(nseg), p.bx = kThreads;
 #ifdef ELECTRA_WITH_CUDA
   if (l.is_cuda()) {
     void* args[] = {&lp, &up, &pv, &pi, &vv, &segCols, &ns, &invTemp, &tempIsOne};
@@ -293,8 +293,8 @@ torch::Tensor gumbelArgmaxKernel(const torch::Tensor& l, const torch::Tensor& u,
 }
 
 #ifdef ELECTRA_WITH_CUDA
-// The first use on a device: compile, then check both kernels in both dtypes against ATen on a
-// small input (odd row count, several row blocks). Runs before any graph capture (the eager steps
+// The first use on a device: compile, then check the kernels against ATen on small inputs (the
+// reductions in both dtypes: odd row count, several row blocks; Gumbel-max at temperatures 1 and 0.7). Runs before any graph capture (the eager steps
 // come first), and synchronises once.
 const GpuKernels& gpuKernels(int device) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -336,10 +336,17 @@ const GpuKernels& gpuKernels(int device) {
         // value at our index must be the row's maximum.
         auto lg = (at::randn({37, 30522}, cpuGen, torch::kFloat) * 3).to(cuda);
         auto u = at::rand({37, 30522}, cpuGen, torch::kFloat).to(cuda);
-        auto ours = gumbelArgmaxKernel(lg, u, 1.0, &k);
-        auto g = lg - (1e-9 - (u + 1e-9).log()).log();
-        auto gap = (std::get<0>(g.max(1)) - g.gather(1, ours.unsqueeze(1)).squeeze(1)).abs().max().item<double>();
-        if (!(gap <= 1e-5)) why = "their check against ATen failed (Gumbel-max: the sampled value is " + std::to_string(gap) + " below the row's maximum)";
+        for (double temp : {1.0, 0.7}) {
+          auto ours = gumbelArgmaxKernel(lg, u, temp, &k);
+          auto noise = (1e-9 - (u + 1e-9).log()).log();
+          auto g = temp == 1.0 ? lg - noise : lg * static_cast<float>(1.0 / temp) - noise;
+          auto gap = (std::get<0>(g.max(1)) - g.gather(1, ours.unsqueeze(1)).squeeze(1)).abs().max().item<double>();
+          if (!(gap <= 1e-5)) {
+            why = "their check against ATen failed (Gumbel-max at temperature " + std::to_string(temp) + ": the sampled value is " +
+                  std::to_string(gap) + " below the row's maximum)";
+            break;
+          }
+        }
       }
     } catch (const std::exception& e) {
       why = std::string("their check threw: ") + std::string(e.what()).substr(0, 400);
@@ -426,8 +433,8 @@ torch::Tensor columnSums(const torch::Tensor& g) {
 torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature) {
   const GpuKernels* k = nullptr;
   if (l.dim() == 2 && l.sizes() == u.sizes() && l.scalar_type() == at::kFloat && u.scalar_type() == at::kFloat && l.is_contiguous() &&
-      u.is_contiguous() && l.device() == u.device() && l.size(0) > 0 && l.size(0) <= 65535 && l.size(1) > 0 &&
-      l.size(0) * l.size(1) < (int64_t{1} << 31) && kernelsFor(l, k))
+      u.is_contiguous() && l.device() == u.device() && l.size(0) > 0 && l.size(0) < (int64_t{1} << 31) && l.size(1) > 0 &&
+      l.size(1) < (int64_t{1} << 28) && kernelsFor(l, k))
     return gumbelArgmaxKernel(l, u, temperature, k);
   return torch::Tensor();
 }

@@ -9,7 +9,7 @@
 // so running the threads one after another on the CPU is exact. The names below are macros with
 // a CUDA meaning in kKernelPrelude (prepended for NVRTC) and a CPU one here.
 //
-// Both kernels reduce an (M, N) row-major matrix over its rows, in the layout of the backward
+// The two reductions reduce an (M, N) row-major matrix over its rows, in the layout of the backward
 // pass (tokens x features): thread t of block (bx, by) owns the column pair j = 2 (bx * EK_BDIM_X +
 // t), j + 1 (a warp reads 32 consecutive pairs of a row: one 128-byte line in bf16) and the rows
 // [by * rows, (by + 1) * rows), and writes fp32 partial sums to row `by` of its output; the
@@ -178,14 +178,17 @@ ELECTRA_KERNELS(
     }
 
     // Its argmax over each row of (rows, V), in one pass over the logits and the draws instead of
-    // five over (rows, V) buffers: block (s, r) covers columns [s * segCols, (s + 1) * segCols) of
-    // row r, thread t every blockDim-th of them, and writes its best value and column (the first
-    // on ties; -inf and -1 when it has none) to slot (r * gridDim.x + s) * blockDim + t. The
-    // caller takes the argmax over each row's slots (at::argmax, first slot on ties).
+    // five over (rows, V) buffers: block (r, s) covers columns [s * segCols, (s + 1) * segCols) of
+    // row r, thread t every blockDim-th of them, and writes its best value and column (its first
+    // on ties; -inf and -1 when it has no column) to slot (r * nseg + s) * blockDim + t. The caller
+    // takes the argmax over each row's slots (at::argmax: the lowest slot on ties, which need not
+    // be the lowest column, unlike ATen's argmax over the row; exact ties at a row's maximum have
+    // probability ~0 with continuous noise). NaN: a thread keeps one only as its first value; the
+    // index returned is always a column of the row.
     EK_KERNEL electra_gumbel_argmax(const float* EK_RESTRICT l, const float* EK_RESTRICT u, float* EK_RESTRICT pval, int* EK_RESTRICT pidx,
                                     int V, int segCols, int nseg, float invTemp, int tempIsOne) {
-      const int t = static_cast<int>(EK_TID_X), seg = static_cast<int>(EK_BID_X);
-      const long long r = static_cast<long long>(EK_BID_Y);
+      const int t = static_cast<int>(EK_TID_X), seg = static_cast<int>(EK_BID_Y);
+      const long long r = static_cast<long long>(EK_BID_X);
       const int c0 = seg * segCols, c1 = EK_IMIN(V, c0 + segCols);
       const long long base = r * V;
       float best = EK_AS_FLOAT(0xff800000u);  // -inf
