@@ -22,10 +22,10 @@ struct Masked {
 Masked maskTokens(const torch::Tensor& ids, const torch::Tensor& attention, double prob, int64_t budget,
                   const SpecialIds& sp, double maskFraction = 0.85, std::optional<at::Generator> gen = std::nullopt);
 
-// Gumbel-max sampling from logits / temperature in fp32, without gradient: (.., V) -> (..)
 // l / temperature + Gumbel noise from the uniform draws in g, in place (the whole-tensor path).
 void addGumbelNoise(torch::Tensor& g, const torch::Tensor& l, double temperature);
 
+// Gumbel-max sampling from logits / temperature in fp32, without gradient: (.., V) -> (..)
 torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std::optional<at::Generator> gen = std::nullopt);
 
 // The budget used by the original: int((p + 0.005) * L).
