@@ -25,6 +25,8 @@ try {
     ['layernorm', 'float32', 16384, 768, 'LayerNorm weights, Base'], ['layernorm', 'float32', 16384, 256, 'LayerNorm weights, Small / Base generator'],
     ['layernorm', 'float32', 16384, 64, 'LayerNorm weights, Small generator'], ['layernorm', 'bfloat16', 16384, 768, 'LayerNorm weights, Base, bf16 LayerNorm'],
     ['gumbel', 'float32', 2560, 30522, 'Gumbel-max sampling, Small (128 x 20 positions)'], ['gumbel', 'float32', 2464, 30522, 'Gumbel-max sampling, Base (32 x 77 positions)'],
+    ['addln', 'bf16f32', 16384, 768, 'residual add + LayerNorm, Base'], ['addln', 'bf16f32', 16384, 256, 'residual add + LayerNorm, Small / Base generator'],
+    ['addln', 'bf16f32', 16384, 64, 'residual add + LayerNorm, Small generator'], ['addln', 'bfloat16', 16384, 768, 'residual add + LayerNorm, Base, bf16 LayerNorm'],
   ]) {
     const r = addon.customKernelsForTest(op, dtype, rows, cols, dev, 1, 50);
     console.log(`  ${`${op} ${dtype} ${rows} x ${cols}`.padEnd(32)} ours ${(r.oursMs * 1000).toFixed(1).padStart(7)} us, ATen ${(r.atenMs * 1000).toFixed(1).padStart(7)} us, ${(r.atenMs / r.oursMs).toFixed(2)}x  (${what}${r.status && r.status !== 'ok' ? `; kernels not in use: ${r.status}` : ''})`);

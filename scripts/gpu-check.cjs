@@ -92,7 +92,7 @@ function paddedBatch(B, T, V, seed) {
   // native/src/model/kernels.h): compiled by NVRTC for this card on first use, whatever the switch
   // says, and compared with the exact sums of the same inputs and with ATen's results. In the CPU
   // dry run it checks their CPU emulation.
-  await check('custom kernels (ELECTRA_CUSTOM_KERNELS): column sums and LayerNorm weight gradients equal the exact sums (fp32 and bf16), Gumbel-max sampling ATen\'s maximum', async () => {
+  await check('custom kernels (ELECTRA_CUSTOM_KERNELS): column sums and LayerNorm weight gradients equal the exact sums (fp32 and bf16), Gumbel-max sampling ATen\'s maximum, add + LayerNorm', async () => {
     const maxAbs = (a) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     const maxDiff = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
     let worst = 0, status = '', compiled = '';
@@ -131,7 +131,21 @@ function paddedBatch(B, T, V, seed) {
       for (let i = 0; i < rows; i++) if (r.ref[i] === r.ref[rows + i]) sameIdx++;
       rowsAll += rows;
     }
-    return `${DRY ? 'CPU emulation' : `status ${status}`}, largest difference from the exact sums ${worst.toExponential(1)} of the largest sum; Gumbel-max: ${sameIdx}/${rowsAll} rows sample ATen's index${compiled}`;
+    // Residual add + LayerNorm at Base's and Small's shapes, in the three dtype pairs: x = a + b
+    // exactly as ATen stores it, y (relative to max(1, |y|)) within 2e-6, 4e-3 in bf16.
+    let worstY = 0;
+    for (const dtype of ['bf16f32', 'float32', 'bfloat16'])
+      for (const [rows, cols] of [[16384, 768], [16384, 256], [16384, 64]]) {
+        const r = native().customKernelsForTest('addln', dtype, rows, cols, DEV0, rows + cols);
+        const n = rows * cols;
+        let dy = 0, dx = 0;
+        for (let i = 0; i < n; i++) dy = Math.max(dy, Math.abs(r.ours[i] - r.ref[i]) / Math.max(1, Math.abs(r.ref[i])));
+        for (let i = n + 2 * rows; i < 2 * n + 2 * rows; i++) dx = Math.max(dx, Math.abs(r.ours[i] - r.ref[i]));
+        assert(dx === 0, `add + LayerNorm ${dtype} ${rows} x ${cols}: x differs from ATen's a + b by ${dx}`);
+        assert(dy < (dtype === 'bfloat16' ? 4e-3 : 2e-6), `add + LayerNorm ${dtype} ${rows} x ${cols}: y off by ${dy.toExponential(2)}`);
+        if (dtype !== 'bfloat16') worstY = Math.max(worstY, dy);
+      }
+    return `${DRY ? 'CPU emulation' : `status ${status}`}, largest difference from the exact sums ${worst.toExponential(1)} of the largest sum; Gumbel-max: ${sameIdx}/${rowsAll} rows sample ATen's index; add + LayerNorm: fp32 outputs within ${worstY.toExponential(1)}${compiled}`;
   });
   // A fixture model on the device at `precision`: max and mean absolute differences from
   // transformers' fp32 outputs (last hidden state and the head's output; the worst of the two).

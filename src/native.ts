@@ -147,8 +147,8 @@ export interface NativeAddon {
   dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
   aucForTest(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
   customKernelsForTest(
-    op: 'colsum' | 'layernorm' | 'gumbel',
-    dtype: 'float32' | 'bfloat16',
+    op: 'colsum' | 'layernorm' | 'gumbel' | 'addln',
+    dtype: 'float32' | 'bfloat16' | 'bf16f32',
     rows: number,
     cols: number,
     device?: string,

@@ -50,6 +50,27 @@ describe('custom kernels: column sums and LayerNorm weight gradients (the CPU em
     expect(() => addon.customKernelsForTest('gumbel', 'bfloat16', 4, 4)).toThrow(/float32/);
   });
 
+  test('residual add + LayerNorm: x = a + b as ATen stores it, y, mean and rstd to rounding, at every width and dtype pair', () => {
+    for (const dtype of ['float32', 'bf16f32', 'bfloat16'] as const)
+      for (const [rows, cols] of [[7, 64], [33, 128], [33, 256], [3, 512], [130, 768], [5, 1024]] as const) {
+        const r = addon.customKernelsForTest('addln', dtype, rows, cols, 'cpu', rows + cols);
+        const n = rows * cols;
+        expect(r.ours).toHaveLength(2 * n + 2 * rows);
+        const part = (a: Float32Array, i: number, len: number) => a.subarray(i, i + len);
+        const rel = (a: Float32Array, b: Float32Array) => {
+          let m = 0;
+          for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+          return m;
+        };
+        // y in the output dtype: fp32 to a few ulps, bf16 to its rounding (2^-8).
+        expect(rel(part(r.ours, 0, n), part(r.ref, 0, n))).toBeLessThan(dtype === 'bfloat16' ? 4e-3 : 2e-6);
+        expect(rel(part(r.ours, n, 2 * rows), part(r.ref, n, 2 * rows))).toBeLessThan(2e-6);
+        expect(maxDiff(part(r.ours, n + 2 * rows, n), part(r.ref, n + 2 * rows, n))).toBe(0);
+      }
+    // A width it does not take (96 is not 32 x {2, 4, 8, 16, 24, 32}): an ElectraError from the hook.
+    expect(() => addon.customKernelsForTest('addln', 'float32', 4, 96)).toThrow(/does not apply/);
+  });
+
   test('a width the kernels do not take (odd) falls back to ATen, with the same result', () => {
     for (const op of ['colsum', 'layernorm'] as const) {
       const r = addon.customKernelsForTest(op, 'float32', 300, 769, 'cpu', 5);
@@ -60,7 +81,7 @@ describe('custom kernels: column sums and LayerNorm weight gradients (the CPU em
 
   test('bad arguments are ElectraErrors', () => {
     const loose = addon.customKernelsForTest as (op: string, dtype: string, rows: number, cols: number) => unknown;
-    expect(() => loose('max', 'float32', 4, 4)).toThrow(/colsum, layernorm or gumbel/);
+    expect(() => loose('max', 'float32', 4, 4)).toThrow(/colsum, layernorm, gumbel or addln/);
     expect(() => loose('colsum', 'float16', 4, 4)).toThrow(/float32 or bfloat16/);
   });
 });
@@ -84,6 +105,11 @@ describe('training with ELECTRA_CUSTOM_KERNELS=1 (emulated on the CPU)', () => {
   test('fp32: the same forward pass, gradients equal up to summation order, the same samples, training the same', () => {
     const plain = run({ PRECISION: 'fp32' });
     const k = run({ PRECISION: 'fp32', ...ON });
+    // Hidden size 64, which the fused residual add + LayerNorm takes (32 falls back to ATen's).
+    const wide = run({ PRECISION: 'fp32', AC_HIDDEN: '64' });
+    const wideK = run({ PRECISION: 'fp32', AC_HIDDEN: '64', ...ON });
+    expect(wideK.losses[0]).toBe(wide.losses[0]);
+    for (let i = 0; i < wide.losses.length; i++) expect(Math.abs(wideK.losses[i]! - wide.losses[i]!)).toBeLessThan(1e-4 * wide.losses[i]!);
     expect(k.losses[0]).toBe(plain.losses[0]);
     expect(Math.abs(k.gradNorms[0]! - plain.gradNorms[0]!)).toBeLessThan(1e-5 * plain.gradNorms[0]!);
     for (let i = 0; i < k.losses.length; i++) expect(Math.abs(k.losses[i]! - plain.losses[i]!)).toBeLessThan(1e-4 * plain.losses[i]!);
@@ -97,12 +123,20 @@ describe('training with ELECTRA_CUSTOM_KERNELS=1 (emulated on the CPU)', () => {
     expect(run({ PRECISION: 'fp32', ELECTRA_CUSTOM_KERNELS: '1' }).gradNorms).toEqual(plain.gradNorms);
   });
 
-  test('bf16 autocast, alone and with both bf16 switches: trains as close to fp32 as autocast does', () => {
-    const fp32 = run({ PRECISION: 'fp32' });
-    const variants: Record<string, string>[] = [{}, { ELECTRA_BF16_LAYERNORM: '1', ELECTRA_FP32_WGRAD: '1' }];
+  test('bf16 autocast, alone and with both bf16 switches, hidden 32 and 64: the first gradient as without the kernels, training as close to fp32', () => {
+    const fp32Narrow = run({ PRECISION: 'fp32' });
+    const variants: Record<string, string>[] = [
+      {},
+      { ELECTRA_BF16_LAYERNORM: '1', ELECTRA_FP32_WGRAD: '1' },
+      { AC_HIDDEN: '64' },
+      { AC_HIDDEN: '64', ELECTRA_BF16_LAYERNORM: '1', ELECTRA_FP32_WGRAD: '1' },
+    ];
     for (const extra of variants) {
       const r = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ...ON, ...extra });
-      expect(Math.abs(r.gradNorms[0]! - fp32.gradNorms[0]!)).toBeLessThan(0.01 * fp32.gradNorms[0]!);
+      const fp32 = extra.AC_HIDDEN ? run({ PRECISION: 'fp32', AC_HIDDEN: extra.AC_HIDDEN }) : fp32Narrow;
+      // The same run without the kernels: the first gradient differs only by rounding and order.
+      const base = run({ PRECISION: 'bf16', ELECTRA_TEST_CPU_AUTOCAST: '1', ...extra });
+      expect(Math.abs(r.gradNorms[0]! - base.gradNorms[0]!)).toBeLessThan(0.01 * base.gradNorms[0]!);
       expect(Math.abs(mean(r.losses.slice(-10)) - mean(fp32.losses.slice(-10)))).toBeLessThan(0.05 * mean(fp32.losses.slice(-10)));
       // LayerNorm weights get their gradients from the kernel: every one moves from its initial 1.
       for (const w of Object.values(r.ln)) expect(mean(w.map((x) => Math.abs(x - 1)))).toBeGreaterThan(1e-3);

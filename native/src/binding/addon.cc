@@ -206,7 +206,8 @@ Napi::Value AucForTest(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// customKernelsForTest(op: 'colsum' | 'layernorm' | 'gumbel', dtype: 'float32' | 'bfloat16', rows, cols,
+// customKernelsForTest(op: 'colsum' | 'layernorm' | 'gumbel' | 'addln', dtype: 'float32' | 'bfloat16' (addln:
+// also 'bf16f32', a bf16 input with an fp32 residual), rows, cols,
 // device = 'cpu', seed = 0, iters = 0) -> {ours, ref, aten: Float32Array, status, oursMs?, atenMs?}:
 // on the same random input,
 // the custom kernel (model/kernels.h; on the CPU its emulation, whatever the switches say), the
@@ -228,16 +229,33 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
   const int64_t iters = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int64Value() : 0;
   Napi::Object o = Napi::Object::New(env);
   guarded(env, [&] {
-    check(op == "colsum" || op == "layernorm" || op == "gumbel", "ERR_INPUT", "op is colsum, layernorm or gumbel, not '", op, "'");
-    check(dtype == "float32" || dtype == "bfloat16", "ERR_INPUT", "dtype is float32 or bfloat16, not '", dtype, "'");
+    check(op == "colsum" || op == "layernorm" || op == "gumbel" || op == "addln", "ERR_INPUT", "op is colsum, layernorm, gumbel or addln, not '", op,
+          "'");
+    check(dtype == "float32" || dtype == "bfloat16" || (op == "addln" && dtype == "bf16f32"), "ERR_INPUT",
+          "dtype is float32 or bfloat16 (addln also bf16f32), not '", dtype, "'");
     check(rows > 0 && cols > 0 && rows <= (int64_t{1} << 28) && cols <= (int64_t{1} << 28) && rows * cols <= (int64_t{1} << 28), "ERR_INPUT",
           "bad shape ", rows, " x ", cols);
-    const auto dt = dtype == "float32" ? at::kFloat : at::kBFloat16;
+    const auto dt = dtype == "float32" ? at::kFloat : at::kBFloat16;  // bf16f32: a in bf16, b in fp32
     const torch::Device dev = parseDevice(device);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
     auto a = at::randn({rows, cols}, gen, torch::kFloat).to(dev).to(dt);
     torch::Tensor ours, ref, aten, lnX, lnW, lnB, lnMean, lnRstd;
-    if (op == "gumbel") {
+    if (op == "addln") {
+      // Residual add + LayerNorm: ours [y, mean, rstd, x], ref [the same from ATen's x = a + b in
+      // float64], so x must match exactly and y, mean, rstd to rounding.
+      auto b = (at::randn({rows, cols}, gen, torch::kFloat) * 2).to(dev).to(dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+      auto w = (at::randn({cols}, gen, torch::kFloat) * 0.1 + 1).to(dev), bi = (at::randn({cols}, gen, torch::kFloat) * 0.1).to(dev);
+      auto r = addLayerNormFused(a, b, w, bi, 1e-12);
+      check(r.size() == 4, "ERR_INPUT", "the add + LayerNorm kernel does not apply (width ", cols, ", dtype ", dtype,
+            dev.is_cuda() ? std::string(", kernels on the device: ") + customKernelsStatus(dev.index() < 0 ? 0 : dev.index()) : std::string(), ")");
+      auto xa = at::add(a, b);
+      auto xd = xa.to(at::kDouble);
+      auto m = xd.mean(1, true), v = (xd - m).pow(2).mean(1, true);
+      auto yd = (xd - m) / (v + 1e-12).sqrt() * w.to(at::kDouble) + bi.to(at::kDouble);
+      ours = torch::cat({r[0].to(at::kFloat).flatten(), r[2].flatten(), r[3].flatten(), r[1].to(at::kFloat).flatten()});
+      ref = torch::cat({yd.flatten(), m.flatten(), (v + 1e-12).rsqrt().flatten(), xd.flatten()});
+      aten = ref;
+    } else if (op == "gumbel") {
       // Logits a (rows, cols) at a temperature of 1 (seed odd: 0.7), uniform draws from the same
       // generator; ref: the index ATen's path picks, aten: the value there, ours: the value at ours.
       check(dt == at::kFloat, "ERR_INPUT", "gumbel takes float32");
@@ -288,7 +306,13 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
 #endif
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(iters);
       };
-      if (op == "gumbel") {
+      if (op == "addln") {
+        auto b = at::randn({rows, cols}, gen, torch::kFloat).to(dev).to(dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+        auto w = at::ones({cols}, a.options().dtype(at::kFloat)), bi = at::zeros({cols}, a.options().dtype(at::kFloat));
+        auto wc = w.to(dtype == "bfloat16" ? at::kBFloat16 : at::kFloat), bc = bi.to(wc.scalar_type());
+        o.Set("oursMs", timeIt([&] { (void)addLayerNormFused(a, b, w, bi, 1e-12); }));
+        o.Set("atenMs", timeIt([&] { (void)at::native_layer_norm(at::add(a, b), {cols}, wc, bc, 1e-12); }));
+      } else if (op == "gumbel") {
         const double temp = lnB.item<double>();
         o.Set("oursMs", timeIt([&] { (void)gumbelArgmax(lnX, lnW, temp); }));
         o.Set("atenMs", timeIt([&] {

@@ -64,7 +64,7 @@ struct ResidualOutputImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   }
   torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& residual) {
-    return layerNorm(LayerNorm, applyDropout(linear(dense, h), dropout_p, is_training()) + residual);
+    return addLayerNorm(LayerNorm, applyDropout(linear(dense, h), dropout_p, is_training()), residual);
   }
 };
 TORCH_MODULE(ResidualOutput);

@@ -88,4 +88,23 @@ inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x)
   return torch::layer_norm(xb, o.normalized_shape(), ln->weight.to(at::kBFloat16), ln->bias.to(at::kBFloat16), o.eps());
 }
 
+// LayerNorm(a + residual), the end of ElectraSelfOutput and ElectraOutput. With
+// ELECTRA_CUSTOM_KERNELS=1 a training pass adds and normalises in one kernel (model/kernels.h)
+// where it applies: the dtypes the unfused path would have (under autocast a bf16 + an fp32
+// residual, fp32 out; with ELECTRA_BF16_LAYERNORM both bf16; without autocast fp32) and a hidden
+// size the kernel takes. Otherwise the add, then layerNorm().
+inline torch::Tensor addLayerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& a, const torch::Tensor& residual) {
+  const auto& o = ln->options;
+  if (o.normalized_shape().size() == 1 && o.elementwise_affine() && torch::GradMode::is_enabled() && ln->weight.requires_grad() &&
+      customKernels(a)) {
+    const bool bf16 = bf16LayerNorm() && bf16Autocast(a);
+    auto aa = bf16 && a.scalar_type() != at::kBFloat16 ? a.to(at::kBFloat16) : a;
+    auto rr = bf16 && residual.scalar_type() != at::kBFloat16 ? residual.to(at::kBFloat16) : residual;
+    if (!bf16 && at::autocast::is_autocast_enabled(a.device().type()) && rr.scalar_type() == at::kBFloat16) rr = rr.to(at::kFloat);
+    aa = aa.contiguous(), rr = rr.contiguous();
+    if (addLayerNormApplies(aa, rr, ln->weight, ln->bias)) return AddLayerNormFn::apply(aa, rr, ln->weight, ln->bias, o.eps());
+  }
+  return layerNorm(ln, a + residual);
+}
+
 }  // namespace electra

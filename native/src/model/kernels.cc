@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 #include "common.h"
 #include "model/kernels_src.h"
 
@@ -62,6 +63,24 @@ void onCpu(const Plan& p, F&& body) {
 
 // What the kernels take: 2-D, contiguous, an even width, 8-byte aligned, fp32 or bf16, and both
 // sizes below 2^30 (the kernels index rows and columns in int, with room for r + 4).
+// addLayerNorm's widths: N = 32 * VPL features (hidden sizes 64, 128, 256, 512, 768, 1024).
+constexpr int kAddLnWidths[] = {2, 4, 8, 16, 24, 32};
+
+// The CPU emulation's entries of addLayerNorm, by "<tag>_<VPL>".
+using AddLnF32 = void (*)(const float*, const float*, const float*, const float*, float*, float*, float*, float*, int, float);
+using AddLnBf16F32 = void (*)(const unsigned short*, const float*, const float*, const float*, float*, float*, float*, float*, int, float);
+using AddLnBf16 = void (*)(const unsigned short*, const unsigned short*, const float*, const float*, unsigned short*, unsigned short*, float*,
+                           float*, int, float);
+#define EK_CPU_ADDLN(V) {V, &kcpu::electra_addln_f32_##V, &kcpu::electra_addln_bf16f32_##V, &kcpu::electra_addln_bf16_##V}
+struct CpuAddLn {
+  int vpl;
+  AddLnF32 f32;
+  AddLnBf16F32 bf16f32;
+  AddLnBf16 bf16;
+};
+const CpuAddLn kCpuAddLn[] = {EK_CPU_ADDLN(2), EK_CPU_ADDLN(4), EK_CPU_ADDLN(8), EK_CPU_ADDLN(16), EK_CPU_ADDLN(24), EK_CPU_ADDLN(32)};
+#undef EK_CPU_ADDLN
+
 bool kernelLayout(const torch::Tensor& t) {
   constexpr int64_t kMax = int64_t{1} << 30;
   return t.dim() == 2 && t.is_contiguous() && t.size(0) > 0 && t.size(1) > 0 && t.size(1) % 2 == 0 && t.size(0) < kMax &&
@@ -124,6 +143,7 @@ struct GpuKernels {
   std::string status;  // "ok" or why not
   cudaLibrary_t lib = nullptr;
   cudaKernel_t colsumF32 = nullptr, colsumBf16 = nullptr, lnwF32 = nullptr, lnwBf16 = nullptr, gumbel = nullptr;
+  std::map<std::string, cudaKernel_t> addln;  // "bf16f32_24" -> electra_addln_bf16f32_24
 };
 
 std::mutex g_mu;
@@ -187,6 +207,15 @@ std::string buildGpu(int device, GpuKernels& k) {
       return std::string("cudaLibraryGetKernel(") + name + "): " + cudaWhy(e);
     }
   }
+  for (const char* tag : {"bf16f32", "f32", "bf16"})
+    for (int vpl : kAddLnWidths) {
+      const std::string key = std::string(tag) + "_" + std::to_string(vpl), name = "electra_addln_" + key;
+      if (auto e = cudaLibraryGetKernel(&k.addln[key], k.lib, name.c_str()); e != cudaSuccess) {
+        cudaLibraryUnload(k.lib);
+        k.lib = nullptr;
+        return "cudaLibraryGetKernel(" + name + "): " + cudaWhy(e);
+      }
+    }
   return "";
 }
 
@@ -292,9 +321,62 @@ torch::Tensor gumbelArgmaxKernel(const torch::Tensor& l, const torch::Tensor& u,
   return pidx.gather(1, pval.argmax(1, true)).squeeze(1).to(at::kLong);
 }
 
+// Residual add and LayerNorm (model/kernels_src.h's addLayerNorm): a (M, N) and b (M, N) of a
+// supported dtype pair, w and bias fp32 (N) -> {y, x, mean, rstd}, y and x in the output dtype,
+// mean and rstd fp32 (M). The caller has checked the layout (addLayerNormFused).
+std::vector<torch::Tensor> addLayerNormKernel(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias,
+                                              double eps, const std::string& tag, const GpuKernels* k) {
+  const int M = static_cast<int>(a.size(0)), N = static_cast<int>(a.size(1)), vpl = N / 32;
+  const auto outType = tag == "bf16" ? at::kBFloat16 : at::kFloat;
+  auto y = torch::empty({M, N}, a.options().dtype(outType)), x = torch::empty_like(y);
+  auto mean = torch::empty({M}, a.options().dtype(at::kFloat)), rstd = torch::empty_like(mean);
+  const void* ap = a.data_ptr();
+  const void* bp = b.data_ptr();
+  const float* wp = w.data_ptr<float>();
+  const float* bip = bias.data_ptr<float>();
+  void* xp = x.data_ptr();
+  void* yp = y.data_ptr();
+  float* mp = mean.data_ptr<float>();
+  float* rp = rstd.data_ptr<float>();
+  int m = M;
+  float e = static_cast<float>(eps);
+  Plan p;  // 4 warps (rows) per block
+  p.bx = 128, p.gx = static_cast<unsigned>((M + 3) / 4), p.gy = 1;
+#ifdef ELECTRA_WITH_CUDA
+  if (a.is_cuda()) {
+    void* args[] = {&ap, &bp, &wp, &bip, &xp, &yp, &mp, &rp, &m, &e};
+    launch(k->addln.at(tag + "_" + std::to_string(vpl)), p, args, a.get_device());
+    return {y, x, mean, rstd};
+  }
+#endif
+  (void)k;
+  const CpuAddLn* f = nullptr;
+  for (const auto& c : kCpuAddLn)
+    if (c.vpl == vpl) f = &c;
+  // One call per warp: the lanes are a loop inside the kernel on the CPU.
+  const int64_t warps = static_cast<int64_t>(p.gx) * 4;
+  at::parallel_for(0, warps, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t wi = w0; wi < w1; wi++) {
+      kcpu::blockIdx = {static_cast<unsigned>(wi / 4), 0, 0};
+      kcpu::blockDim = {p.bx, 1, 1};
+      kcpu::threadIdx = {static_cast<unsigned>(wi % 4) * 32, 0, 0};
+      if (tag == "f32")
+        f->f32(static_cast<const float*>(ap), static_cast<const float*>(bp), wp, bip, static_cast<float*>(xp), static_cast<float*>(yp), mp, rp, m, e);
+      else if (tag == "bf16f32")
+        f->bf16f32(static_cast<const unsigned short*>(ap), static_cast<const float*>(bp), wp, bip, static_cast<float*>(xp), static_cast<float*>(yp), mp,
+                   rp, m, e);
+      else
+        f->bf16(static_cast<const unsigned short*>(ap), static_cast<const unsigned short*>(bp), wp, bip, static_cast<unsigned short*>(xp),
+                static_cast<unsigned short*>(yp), mp, rp, m, e);
+    }
+  });
+  return {y, x, mean, rstd};
+}
+
 #ifdef ELECTRA_WITH_CUDA
 // The first use on a device: compile, then check the kernels against ATen on small inputs (the
-// reductions in both dtypes: odd row count, several row blocks; Gumbel-max at temperatures 1 and 0.7). Runs before any graph capture (the eager steps
+// reductions in both dtypes: odd row count, several row blocks; Gumbel-max at temperatures 1 and 0.7;
+// the residual add + LayerNorm). Runs before any graph capture (the eager steps
 // come first), and synchronises once.
 const GpuKernels& gpuKernels(int device) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -347,6 +429,16 @@ const GpuKernels& gpuKernels(int device) {
             break;
           }
         }
+      }
+      if (why.empty()) {
+        // Residual add + LayerNorm against ATen's add and layer_norm (fp32 out; bf16 + fp32 in).
+        auto a = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda).to(at::kBFloat16);
+        auto b = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda);
+        auto w = (at::randn({768}, cpuGen, torch::kFloat) * 0.1 + 1).to(cuda), bi = (at::randn({768}, cpuGen, torch::kFloat) * 0.1).to(cuda);
+        auto r = addLayerNormKernel(a, b, w, bi, 1e-12, "bf16f32", &k);
+        auto ref = at::layer_norm(a + b, {768}, w, bi, 1e-12);
+        if (!torch::allclose(r[0], ref, 1e-4, 1e-4) || !torch::equal(r[1], a + b))
+          why = "their check against ATen failed (add + LayerNorm: max difference " + std::to_string((r[0] - ref).abs().max().item<double>()) + ")";
       }
     } catch (const std::exception& e) {
       why = std::string("their check threw: ") + std::string(e.what()).substr(0, 400);
@@ -428,6 +520,44 @@ torch::Tensor columnSums(const torch::Tensor& g) {
   const GpuKernels* k = nullptr;
   if (kernelLayout(g) && kernelsFor(g, k)) return columnSumsKernel(g, k);
   return g.sum(0, false, at::kFloat);
+}
+
+namespace {
+// The kernel entry's dtype tag for these inputs, or "" where addLayerNorm does not apply.
+std::string addLayerNormTag(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias) {
+  if (a.dim() < 2 || a.sizes() != b.sizes() || !a.is_contiguous() || !b.is_contiguous() || a.device() != b.device()) return "";
+  const int64_t N = a.size(-1), M = a.numel() / std::max<int64_t>(N, 1);
+  if (N % 32 != 0 || std::find(std::begin(kAddLnWidths), std::end(kAddLnWidths), static_cast<int>(N / 32)) == std::end(kAddLnWidths)) return "";
+  if (M <= 0 || M >= (int64_t{1} << 30) || w.scalar_type() != at::kFloat || bias.scalar_type() != at::kFloat || w.numel() != N ||
+      bias.numel() != N || w.device() != a.device() || bias.device() != a.device())
+    return "";
+  if (a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat) return "f32";
+  if (a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kFloat) return "bf16f32";
+  if (a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kBFloat16) return "bf16";
+  return "";
+}
+
+}  // namespace
+
+bool addLayerNormApplies(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias) {
+  const GpuKernels* k = nullptr;
+  return !addLayerNormTag(a, b, w, bias).empty() && kernelsFor(a, k);
+}
+
+std::vector<torch::Tensor> addLayerNormFused(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias,
+                                             double eps) {
+  const std::string tag = addLayerNormTag(a, b, w, bias);
+  const GpuKernels* k = nullptr;
+  if (tag.empty() || !kernelsFor(a, k)) return {};
+  const int64_t N = a.size(-1), M = a.numel() / N;
+  auto r = addLayerNormKernel(a.view({M, N}), b.view({M, N}), w.contiguous(), bias.contiguous(), eps, tag, k);
+  auto shape = a.sizes().vec();
+  r[0] = r[0].view(shape);
+  r[1] = r[1].view(shape);
+  shape.back() = 1;
+  r[2] = r[2].view(shape);  // ATen's shape for LayerNorm statistics: (.., 1)
+  r[3] = r[3].view(shape);
+  return r;
 }
 
 torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature) {

@@ -42,6 +42,17 @@ std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor
 // takes ATen's path).
 torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature);
 
+// Residual add and LayerNorm over the last dimension in one pass: {y, x = a + b, mean, rstd} (mean
+// and rstd shaped (.., 1) as ATen's), or an empty vector where the kernel does not apply. a and
+// b of one shape, contiguous, fp32 + fp32 -> fp32, bf16 + fp32 -> fp32 or bf16 + bf16 -> bf16
+// (x rounded to the output dtype before it is normalised, as ATen's add would store it); w and
+// bias fp32; the last dimension 64, 128, 256, 512, 768 or 1024.
+std::vector<torch::Tensor> addLayerNormFused(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias,
+                                             double eps);
+// Whether addLayerNormFused applies to these inputs (layout, dtypes, width, the kernels usable on
+// their device), without running it.
+bool addLayerNormApplies(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias);
+
 // What happened to the kernels on a device: "" before first use, "ok", or why ATen's are used.
 std::string customKernelsStatus(int device);
 
@@ -80,6 +91,48 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
       std::tie(gw, gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
     }
     return {dx, gw, gb, torch::Tensor()};
+  }
+};
+
+// Residual add + LayerNorm with addLayerNormFused's forward (the caller has checked that it
+// applies): a, b as given (their dtypes pick the kernel), w and b fp32 weights. Backward: the
+// input gradient from ATen's native_layer_norm_backward (with the weight in the output's dtype,
+// as the unfused path has it), to both a and b in their dtypes; the weight and bias gradients
+// from layerNormWeightGrads.
+struct AddLayerNormFn : torch::autograd::Function<AddLayerNormFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w,
+                               const torch::Tensor& bias, double eps) {
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+    auto r = addLayerNormFused(a, b, w, bias, eps);
+    TORCH_CHECK(r.size() == 4, "addLayerNormFused does not apply to these inputs");
+    ctx->save_for_backward({r[1], w.to(r[1].scalar_type()), r[2], r[3]});
+    ctx->saved_data["a"] = static_cast<int64_t>(a.scalar_type());
+    ctx->saved_data["b"] = static_cast<int64_t>(b.scalar_type());
+    return r[0];
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list go) {
+    auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& wc = saved[1];
+    const auto& mean = saved[2];
+    const auto& rstd = saved[3];
+    const int64_t n = x.size(-1);
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+    auto dy = go[0].to(x.scalar_type()).contiguous();
+    torch::Tensor da, db, gw, gb;
+    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
+      // ATen's CPU kernel takes a bf16 input's statistics in bf16 (CUDA's in fp32, as ours are):
+      // the CPU emulation's case only.
+      const bool cpuBf16 = x.is_cpu() && x.scalar_type() != at::kFloat;
+      auto dx = std::get<0>(at::native_layer_norm_backward(dy, x, {n}, cpuBf16 ? mean.to(x.scalar_type()) : mean,
+                                                           cpuBf16 ? rstd.to(x.scalar_type()) : rstd, wc, std::nullopt, {true, false, false}));
+      if (ctx->needs_input_grad(0)) da = dx.to(static_cast<at::ScalarType>(ctx->saved_data["a"].toInt()));
+      if (ctx->needs_input_grad(1)) db = dx.to(static_cast<at::ScalarType>(ctx->saved_data["b"].toInt()));
+    }
+    if (ctx->needs_input_grad(2) || ctx->needs_input_grad(3))
+      std::tie(gw, gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
+    return {da, db, gw, gb, torch::Tensor()};
   }
 };
 

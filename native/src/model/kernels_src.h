@@ -36,6 +36,9 @@ inline unsigned long long loadU64(const void* p) {
   std::memcpy(&u, p, sizeof u);
   return u;
 }
+inline void storeU32(void* p, unsigned int u) { std::memcpy(p, &u, sizeof u); }
+inline void storeU64(void* p, unsigned long long u) { std::memcpy(p, &u, sizeof u); }
+inline unsigned int asUint(float f) { return std::bit_cast<unsigned int>(f); }
 inline int imin(int a, int b) { return a < b ? a : b; }
 }  // namespace electra::kcpu
 
@@ -47,9 +50,33 @@ inline int imin(int a, int b) { return a < b ? a : b; }
 #define EK_BID_Y blockIdx.y
 #define EK_BDIM_X blockDim.x
 #define EK_AS_FLOAT(u) asFloat(u)
+#define EK_AS_UINT(f) asUint(f)
 #define EK_LOAD_U32(p) loadU32(p)
 #define EK_LOAD_U64(p) loadU64(p)
 #define EK_LOGF(x) std::log(static_cast<float>(x))
+#define EK_STORE_U32(p, v) storeU32(p, v)
+#define EK_STORE_U64(p, v) storeU64(p, v)
+#define EK_RSQRTF(x) (1.0f / std::sqrt(static_cast<float>(x)))
+// Warp-level code (one warp per row): on the CPU a kernel call is one warp, its lanes a loop;
+// per-lane variables are arrays indexed by the lane.
+#define EK_LANES_BEGIN for (int lane = 0; lane < 32; lane++) {
+#define EK_LANES_END }
+#define EK_LANE_VAR(type, name) type name[32]
+#define EK_LANE_ARRAY(type, name, n) type name[32][n]
+#define EK_LV(name) name[lane]
+#define EK_WARP_SUM(name)                        \
+  {                                              \
+    float total_ = 0.f;                          \
+    for (int l_ = 0; l_ < 32; l_++) total_ += name[l_]; \
+    for (int l_ = 0; l_ < 32; l_++) name[l_] = total_;  \
+  }
+#define EK_WARP_ID (threadIdx.x / 32)
+// One extern "C" entry per (input dtypes, width) of addLayerNorm: electra_addln_<tag>_<VPL>.
+#define EK_ADDLN_ENTRY(TA, TB, TO, tag, VPL)                                                                             \
+  EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const TB* b, const float* g, const float* be, TO* x, TO* y, float* mean, float* rstd, int M, \
+                                        float eps) {                                                                               \
+    addLayerNorm<TA, TB, TO, VPL>(a, b, g, be, x, y, mean, rstd, M, eps);                                                          \
+  }
 #define EK_IMIN(a, b) imin(a, b)
 
 #define ELECTRA_KERNELS(...)                              \
@@ -74,6 +101,24 @@ inline int imin(int a, int b) { return a < b ? a : b; }
   "#define EK_LOAD_U32(p) (*reinterpret_cast<const unsigned int*>(p))\n" \
   "#define EK_LOAD_U64(p) (*reinterpret_cast<const unsigned long long*>(p))\n" \
   "#define EK_LOGF(x) logf(x)\n"                          \
+  "#define EK_STORE_U32(p, v) (*reinterpret_cast<unsigned int*>(p) = (v))\n" \
+  "#define EK_STORE_U64(p, v) (*reinterpret_cast<unsigned long long*>(p) = (v))\n" \
+  "#define EK_RSQRTF(x) rsqrtf(x)\n"                       \
+  "#define EK_AS_UINT(f) ek_as_uint(f)\n"                  \
+  "#define EK_LANES_BEGIN { const int lane = static_cast<int>(threadIdx.x) & 31;\n" \
+  "#define EK_LANES_END }\n"                               \
+  "#define EK_LANE_VAR(type, name) type name\n"            \
+  "#define EK_LANE_ARRAY(type, name, n) type name[n]\n"    \
+  "#define EK_LV(name) name\n"                             \
+  "#define EK_WARP_SUM(name) for (int m_ = 16; m_ > 0; m_ >>= 1) name += __shfl_xor_sync(0xffffffffu, name, m_);\n" \
+  "#define EK_WARP_ID (threadIdx.x / 32)\n"                \
+  "#define EK_ADDLN_ENTRY(TA, TB, TO, tag, VPL) EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const TB* b, const float* g, " \
+  "const float* be, TO* x, TO* y, float* mean, float* rstd, int M, float eps) { addLayerNorm<TA, TB, TO, VPL>(a, b, g, be, x, y, mean, rstd, M, eps); }\n" \
+  "__device__ __forceinline__ unsigned int ek_as_uint(float f) {\n" \
+  "  union { float f; unsigned int u; } v;\n"            \
+  "  v.f = f;\n"                                          \
+  "  return v.u;\n"                                       \
+  "}\n"                                                   \
   "#define EK_IMIN(a, b) ((a) < (b) ? (a) : (b))\n"       \
   "__device__ __forceinline__ float ek_as_float(unsigned int u) {\n" \
   "  union { unsigned int u; float f; } v;\n"           \
@@ -205,6 +250,84 @@ ELECTRA_KERNELS(
       pidx[o] = bi;
     }
 
+    // Two adjacent values stored as fp32 (one 8-byte store) or as bf16 (one 4-byte store, each
+    // rounded to nearest even, as c10::BFloat16; NaN stays NaN).
+    EK_DEVICE unsigned int bf16Bits(float f) {
+      const unsigned int u = EK_AS_UINT(f);
+      if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
+      return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    }
+    EK_DEVICE float roundLike(float v, const float*) { return v; }
+    EK_DEVICE float roundLike(float v, const unsigned short*) { return EK_AS_FLOAT(bf16Bits(v) << 16); }
+    EK_DEVICE void store2(float* EK_RESTRICT p, long long i, float a, float b) {
+      EK_STORE_U64(p + i, (static_cast<unsigned long long>(EK_AS_UINT(b)) << 32) | EK_AS_UINT(a));
+    }
+    EK_DEVICE void store2(unsigned short* EK_RESTRICT p, long long i, float a, float b) { EK_STORE_U32(p + i, bf16Bits(a) | (bf16Bits(b) << 16)); }
+
+    // Residual add and LayerNorm in one pass, one warp per row of N = 32 * VPL features: x = a + b
+    // (stored: the backward pass needs it; rounded to TO first, as ATen's add would write it),
+    // mean and variance of x in fp32 (two passes over registers), y = (x - mean) * rstd * gamma +
+    // beta with the fp32 weights, stored in TO; mean and rstd (M) in fp32 for the backward pass.
+    // Lane l holds the pairs (64 k + 2 l, 64 k + 2 l + 1): each load of a warp covers 64
+    // consecutive features.
+    template <typename TA, typename TB, typename TO, int VPL>
+    EK_DEVICE void addLayerNorm(const TA* EK_RESTRICT a, const TB* EK_RESTRICT b, const float* EK_RESTRICT gamma, const float* EK_RESTRICT beta,
+                                TO* EK_RESTRICT x, TO* EK_RESTRICT y, float* EK_RESTRICT mean, float* EK_RESTRICT rstd, int M, float eps) {
+      const int N = 32 * VPL;
+      const long long row = static_cast<long long>(EK_BID_X) * (EK_BDIM_X / 32) + EK_WARP_ID;
+      if (row >= M) return;
+      const long long base = row * N;
+      EK_LANE_ARRAY(float, v, VPL);
+      EK_LANE_VAR(float, s);
+      EK_LANE_VAR(float, q);
+      EK_LANES_BEGIN
+      EK_LV(s) = 0.f;
+      for (int k = 0; k < VPL / 2; k++) {
+        const long long i = base + 64 * k + 2 * lane;
+        float a0, a1, b0, b1;
+        load2(a, i, a0, a1);
+        load2(b, i, b0, b1);
+        const float x0 = roundLike(a0 + b0, x), x1 = roundLike(a1 + b1, x);
+        EK_LV(v)[2 * k] = x0;
+        EK_LV(v)[2 * k + 1] = x1;
+        EK_LV(s) += x0 + x1;
+        store2(x, i, x0, x1);
+      }
+      EK_LANES_END
+      EK_WARP_SUM(s)
+      EK_LANES_BEGIN
+      const float m = EK_LV(s) / N;
+      (void)lane;
+      EK_LV(q) = 0.f;
+      for (int k = 0; k < VPL; k++) {
+        const float d = EK_LV(v)[k] - m;
+        EK_LV(q) += d * d;
+      }
+      EK_LANES_END
+      EK_WARP_SUM(q)
+      EK_LANES_BEGIN
+      const float m = EK_LV(s) / N;
+      const float r = EK_RSQRTF(EK_LV(q) / N + eps);
+      for (int k = 0; k < VPL / 2; k++) {
+        const int c = 64 * k + 2 * lane;
+        const float y0 = (EK_LV(v)[2 * k] - m) * r * gamma[c] + beta[c];
+        const float y1 = (EK_LV(v)[2 * k + 1] - m) * r * gamma[c + 1] + beta[c + 1];
+        store2(y, base + c, y0, y1);
+      }
+      if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+      }
+      EK_LANES_END
+    }
+
+    EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 2) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 4) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 8)
+    EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 16) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 24) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 32)
+    EK_ADDLN_ENTRY(float, float, float, f32, 2) EK_ADDLN_ENTRY(float, float, float, f32, 4) EK_ADDLN_ENTRY(float, float, float, f32, 8)
+    EK_ADDLN_ENTRY(float, float, float, f32, 16) EK_ADDLN_ENTRY(float, float, float, f32, 24) EK_ADDLN_ENTRY(float, float, float, f32, 32)
+    EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 2) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 4) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 8)
+    EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 16) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 24) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 32)
+
     EK_KERNEL electra_colsum_f32(const float* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_colsum_bf16(const unsigned short* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_lnw_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* gw, float* gb, int M, int N,
@@ -223,4 +346,16 @@ ELECTRA_KERNELS(
 #undef EK_LOAD_U32
 #undef EK_LOAD_U64
 #undef EK_LOGF
+#undef EK_STORE_U32
+#undef EK_STORE_U64
+#undef EK_RSQRTF
+#undef EK_AS_UINT
+#undef EK_LANES_BEGIN
+#undef EK_LANES_END
+#undef EK_LANE_VAR
+#undef EK_LANE_ARRAY
+#undef EK_LV
+#undef EK_WARP_SUM
+#undef EK_WARP_ID
+#undef EK_ADDLN_ENTRY
 #undef EK_IMIN
