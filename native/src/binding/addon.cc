@@ -251,7 +251,9 @@ Napi::Value CustomKernelsForTest(const Napi::CallbackInfo& info) {
       auto xa = at::add(a, b);
       auto xd = xa.to(at::kDouble);
       auto m = xd.mean(1, true), v = (xd - m).pow(2).mean(1, true);
-      auto yd = (xd - m) / (v + 1e-12).sqrt() * w.to(at::kDouble) + bi.to(at::kDouble);
+      // In bf16 the weights are those of the unfused path, cast to bf16.
+      const auto wt = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+      auto yd = (xd - m) / (v + 1e-12).sqrt() * w.to(wt).to(at::kDouble) + bi.to(wt).to(at::kDouble);
       ours = torch::cat({r[0].to(at::kFloat).flatten(), r[2].flatten(), r[3].flatten(), r[1].to(at::kFloat).flatten()});
       ref = torch::cat({yd.flatten(), m.flatten(), (v + 1e-12).rsqrt().flatten(), xd.flatten()});
       aten = ref;

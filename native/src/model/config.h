@@ -90,19 +90,24 @@ inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x)
 
 // LayerNorm(a + residual), the end of ElectraSelfOutput and ElectraOutput. With
 // ELECTRA_CUSTOM_KERNELS=1 a training pass adds and normalises in one kernel (model/kernels.h)
-// where it applies: the dtypes the unfused path would have (under autocast a bf16 + an fp32
-// residual, fp32 out; with ELECTRA_BF16_LAYERNORM both bf16; without autocast fp32) and a hidden
-// size the kernel takes. Otherwise the add, then layerNorm().
+// where it reproduces the unfused path's dtypes (under autocast a bf16 + an fp32 residual, fp32
+// out; with ELECTRA_BF16_LAYERNORM both bf16; without autocast fp32) and takes the hidden size.
+// Otherwise the add, then layerNorm().
 inline torch::Tensor addLayerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& a, const torch::Tensor& residual) {
   const auto& o = ln->options;
   if (o.normalized_shape().size() == 1 && o.elementwise_affine() && torch::GradMode::is_enabled() && ln->weight.requires_grad() &&
       customKernels(a)) {
-    const bool bf16 = bf16LayerNorm() && bf16Autocast(a);
-    auto aa = bf16 && a.scalar_type() != at::kBFloat16 ? a.to(at::kBFloat16) : a;
-    auto rr = bf16 && residual.scalar_type() != at::kBFloat16 ? residual.to(at::kBFloat16) : residual;
-    if (!bf16 && at::autocast::is_autocast_enabled(a.device().type()) && rr.scalar_type() == at::kBFloat16) rr = rr.to(at::kFloat);
-    aa = aa.contiguous(), rr = rr.contiguous();
-    if (addLayerNormApplies(aa, rr, ln->weight, ln->bias)) return AddLayerNormFn::apply(aa, rr, ln->weight, ln->bias, o.eps());
+    // Only the dtype pairs whose unfused result the kernel reproduces: with the bf16 switch both
+    // bf16 (a bf16 sum normalised in bf16); otherwise an fp32 residual (an fp32 sum normalised in
+    // fp32, under autocast or not). A bf16 residual under plain autocast (layer 0 after
+    // embeddings_project) would be summed in bf16 and normalised in fp32: unfused.
+    const auto ta = a.scalar_type(), tr = residual.scalar_type();
+    const bool pair = bf16LayerNorm() && bf16Autocast(a) ? ta == at::kBFloat16 && tr == at::kBFloat16
+                                                         : tr == at::kFloat && (ta == at::kFloat || (ta == at::kBFloat16 && bf16Autocast(a)));
+    if (pair) {
+      auto aa = a.contiguous(), rr = residual.contiguous();
+      if (addLayerNormApplies(aa, rr, ln->weight, ln->bias)) return AddLayerNormFn::apply(aa, rr, ln->weight, ln->bias, o.eps());
+    }
   }
   return layerNorm(ln, a + residual);
 }

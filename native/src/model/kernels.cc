@@ -432,13 +432,23 @@ const GpuKernels& gpuKernels(int device) {
       }
       if (why.empty()) {
         // Residual add + LayerNorm against ATen's add and layer_norm (fp32 out; bf16 + fp32 in).
-        auto a = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda).to(at::kBFloat16);
-        auto b = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda);
+        // All three dtype pairs; the bf16 one against ATen's bf16 LayerNorm (bf16 weights), to a
+        // bf16 step.
+        auto af = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda), bf = at::randn({1031, 768}, cpuGen, torch::kFloat).to(cuda);
         auto w = (at::randn({768}, cpuGen, torch::kFloat) * 0.1 + 1).to(cuda), bi = (at::randn({768}, cpuGen, torch::kFloat) * 0.1).to(cuda);
-        auto r = addLayerNormKernel(a, b, w, bi, 1e-12, "bf16f32", &k);
-        auto ref = at::layer_norm(a + b, {768}, w, bi, 1e-12);
-        if (!torch::allclose(r[0], ref, 1e-4, 1e-4) || !torch::equal(r[1], a + b))
-          why = "their check against ATen failed (add + LayerNorm: max difference " + std::to_string((r[0] - ref).abs().max().item<double>()) + ")";
+        for (std::string tag : {"bf16f32", "f32", "bf16"}) {
+          auto a = tag == "f32" ? af : af.to(at::kBFloat16), b = tag == "bf16" ? bf.to(at::kBFloat16) : bf;
+          const bool half = tag == "bf16";
+          auto wk = half ? w.to(at::kBFloat16).to(at::kFloat) : w, bk = half ? bi.to(at::kBFloat16).to(at::kFloat) : bi;
+          auto r = addLayerNormKernel(a, b, wk, bk, 1e-12, tag, &k);
+          auto ref = at::layer_norm(a + b, {768}, half ? w.to(at::kBFloat16) : w, half ? bi.to(at::kBFloat16) : bi, 1e-12);
+          const double tol = half ? 2e-2 : 1e-4;
+          if (!torch::allclose(r[0].to(at::kFloat), ref.to(at::kFloat), tol, tol) || !torch::equal(r[1], a + b)) {
+            why = "their check against ATen failed (add + LayerNorm, " + tag + ": max difference " +
+                  std::to_string((r[0].to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<double>()) + ")";
+            break;
+          }
+        }
       }
     } catch (const std::exception& e) {
       why = std::string("their check threw: ") + std::string(e.what()).substr(0, 400);
@@ -525,7 +535,9 @@ torch::Tensor columnSums(const torch::Tensor& g) {
 namespace {
 // The kernel entry's dtype tag for these inputs, or "" where addLayerNorm does not apply.
 std::string addLayerNormTag(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias) {
-  if (a.dim() < 2 || a.sizes() != b.sizes() || !a.is_contiguous() || !b.is_contiguous() || a.device() != b.device()) return "";
+  if (a.dim() < 2 || a.sizes() != b.sizes() || !a.is_contiguous() || !b.is_contiguous() || a.device() != b.device() ||
+      reinterpret_cast<uintptr_t>(a.data_ptr()) % 8 != 0 || reinterpret_cast<uintptr_t>(b.data_ptr()) % 8 != 0)
+    return "";
   const int64_t N = a.size(-1), M = a.numel() / std::max<int64_t>(N, 1);
   if (N % 32 != 0 || std::find(std::begin(kAddLnWidths), std::end(kAddLnWidths), static_cast<int>(N / 32)) == std::end(kAddLnWidths)) return "";
   if (M <= 0 || M >= (int64_t{1} << 30) || w.scalar_type() != at::kFloat || bias.scalar_type() != at::kFloat || w.numel() != N ||
@@ -550,7 +562,10 @@ std::vector<torch::Tensor> addLayerNormFused(const torch::Tensor& a, const torch
   const GpuKernels* k = nullptr;
   if (tag.empty() || !kernelsFor(a, k)) return {};
   const int64_t N = a.size(-1), M = a.numel() / N;
-  auto r = addLayerNormKernel(a.view({M, N}), b.view({M, N}), w.contiguous(), bias.contiguous(), eps, tag, k);
+  // In bf16 the unfused path (and the backward) normalise with the weights cast to bf16: the same.
+  auto wk = tag == "bf16" ? w.to(at::kBFloat16).to(at::kFloat) : w.contiguous();
+  auto bk = tag == "bf16" ? bias.to(at::kBFloat16).to(at::kFloat) : bias.contiguous();
+  auto r = addLayerNormKernel(a.view({M, N}), b.view({M, N}), wk, bk, eps, tag, k);
   auto shape = a.sizes().vec();
   r[0] = r[0].view(shape);
   r[1] = r[1].view(shape);

@@ -4,10 +4,13 @@
 // the CPU tests check the kernels' arithmetic and indexing without a GPU.
 //
 // ELECTRA_KERNELS(...) expands its argument as code in electra::kcpu and stringifies the same
-// tokens into kKernelSource (# does not macro-expand, so the text keeps EK_KERNEL, EK_TID_X, ...). The
-// kernels use no shared memory and no synchronisation: every thread computes its outputs alone,
-// so running the threads one after another on the CPU is exact. The names below are macros with
-// a CUDA meaning in kKernelPrelude (prepended for NVRTC) and a CPU one here.
+// tokens into kKernelSource (# does not macro-expand, so the text keeps EK_KERNEL, EK_TID_X, ...).
+// The names are macros with a CUDA meaning in ELECTRA_KERNEL_PRELUDE (prepended for NVRTC) and a
+// CPU one here. Two kinds of kernels: thread-level ones use no shared memory and no
+// synchronisation (every thread computes its outputs alone, so the CPU runs the threads one after
+// another and computes what the GPU does); the warp-level one (addLayerNorm) writes per-lane code
+// between EK_LANES_BEGIN/END and combines lanes only through EK_WARP_SUM (shuffles on the GPU; on
+// the CPU one call runs a whole warp, its lanes as a loop, and the sum's order differs).
 //
 // The two reductions reduce an (M, N) row-major matrix over its rows, in the layout of the backward
 // pass (tokens x features): thread t of block (bx, by) owns the column pair j = 2 (bx * EK_BDIM_X +
