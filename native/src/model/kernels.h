@@ -1,5 +1,5 @@
-// Custom reduction kernels for the backward pass (ELECTRA_CUSTOM_KERNELS=1; off by default until
-// measured on a GPU).
+// Custom kernels (ELECTRA_CUSTOM_KERNELS=1; off by default until measured on a GPU): the backward
+// pass's reductions below, Gumbel-max sampling and the residual add + LayerNorm (further down).
 //
 // What they replace: in the H100 kernel profiles (2026-11-28) two of ATen's reductions run far
 // below the card's memory bandwidth. LayerNorm's weight and bias gradients
