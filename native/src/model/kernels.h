@@ -60,6 +60,33 @@ std::string customKernelsStatus(int device);
 // in `bytes`, or why it failed ("not a CUDA build" on CPU builds).
 std::string compileCustomKernelsForTest(const std::string& arch, size_t& bytes);
 
+// The backward pass of a LayerNorm whose forward saved {x, its weight in x's dtype, mean, rstd}:
+// the input's gradient from ATen's native_layer_norm_backward (input only) when `input`, the
+// weight and bias gradients from layerNormWeightGrads when `weights`.
+struct LayerNormGrads {
+  torch::Tensor dx, gw, gb;
+};
+inline LayerNormGrads layerNormBackward(torch::autograd::AutogradContext* ctx, const torch::Tensor& gy, bool input, bool weights) {
+  auto saved = ctx->get_saved_variables();
+  const auto& x = saved[0];
+  const auto& wc = saved[1];
+  const auto& mean = saved[2];
+  const auto& rstd = saved[3];
+  const int64_t n = x.size(-1);
+  c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
+  auto dy = gy.to(x.scalar_type()).contiguous();
+  LayerNormGrads g;
+  if (input) {
+    // ATen's CPU kernel takes a bf16 input's statistics in bf16 (CUDA's in fp32, as the fused
+    // kernel's are): the CPU emulation's case only.
+    const bool cpuBf16 = x.is_cpu() && x.scalar_type() != at::kFloat;
+    g.dx = std::get<0>(at::native_layer_norm_backward(dy, x, {n}, cpuBf16 ? mean.to(x.scalar_type()) : mean,
+                                                      cpuBf16 ? rstd.to(x.scalar_type()) : rstd, wc, std::nullopt, {true, false, false}));
+  }
+  if (weights) std::tie(g.gw, g.gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
+  return g;
+}
+
 // LayerNorm over the last dimension with its weight and bias gradients from layerNormWeightGrads:
 // x in the dtype to normalise in (fp32, or bf16 under ELECTRA_BF16_LAYERNORM); w and b the fp32
 // weights, cast to x's dtype for the forward pass; their gradients come back in fp32, straight
@@ -77,20 +104,8 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list go) {
-    auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto& wc = saved[1];
-    const auto& mean = saved[2];
-    const auto& rstd = saved[3];
-    const int64_t n = x.size(-1);
-    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
-    auto dy = go[0].to(x.scalar_type()).contiguous();
-    torch::Tensor dx, gw, gb;
-    if (ctx->needs_input_grad(0)) dx = std::get<0>(at::native_layer_norm_backward(dy, x, {n}, mean, rstd, wc, std::nullopt, {true, false, false}));
-    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
-      std::tie(gw, gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
-    }
-    return {dx, gw, gb, torch::Tensor()};
+    auto g = layerNormBackward(ctx, go[0], ctx->needs_input_grad(0), ctx->needs_input_grad(1) || ctx->needs_input_grad(2));
+    return {g.dx, g.gw, g.gb, torch::Tensor()};
   }
 };
 
@@ -112,27 +127,11 @@ struct AddLayerNormFn : torch::autograd::Function<AddLayerNormFn> {
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list go) {
-    auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto& wc = saved[1];
-    const auto& mean = saved[2];
-    const auto& rstd = saved[3];
-    const int64_t n = x.size(-1);
-    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
-    auto dy = go[0].to(x.scalar_type()).contiguous();
-    torch::Tensor da, db, gw, gb;
-    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      // ATen's CPU kernel takes a bf16 input's statistics in bf16 (CUDA's in fp32, as ours are):
-      // the CPU emulation's case only.
-      const bool cpuBf16 = x.is_cpu() && x.scalar_type() != at::kFloat;
-      auto dx = std::get<0>(at::native_layer_norm_backward(dy, x, {n}, cpuBf16 ? mean.to(x.scalar_type()) : mean,
-                                                           cpuBf16 ? rstd.to(x.scalar_type()) : rstd, wc, std::nullopt, {true, false, false}));
-      if (ctx->needs_input_grad(0)) da = dx.to(static_cast<at::ScalarType>(ctx->saved_data["a"].toInt()));
-      if (ctx->needs_input_grad(1)) db = dx.to(static_cast<at::ScalarType>(ctx->saved_data["b"].toInt()));
-    }
-    if (ctx->needs_input_grad(2) || ctx->needs_input_grad(3))
-      std::tie(gw, gb) = layerNormWeightGrads(dy.view({-1, n}), x.view({-1, n}), mean.reshape({-1}), rstd.reshape({-1}));
-    return {da, db, gw, gb, torch::Tensor()};
+    auto g = layerNormBackward(ctx, go[0], ctx->needs_input_grad(0) || ctx->needs_input_grad(1), ctx->needs_input_grad(2) || ctx->needs_input_grad(3));
+    torch::Tensor da, db;
+    if (ctx->needs_input_grad(0)) da = g.dx.to(static_cast<at::ScalarType>(ctx->saved_data["a"].toInt()));
+    if (ctx->needs_input_grad(1)) db = g.dx.to(static_cast<at::ScalarType>(ctx->saved_data["b"].toInt()));
+    return {da, db, g.gw, g.gb, torch::Tensor()};
   }
 };
 
