@@ -70,7 +70,7 @@ inline bool bf16LayerNorm() {
   return on;
 }
 
-// With ELECTRA_CUSTOM_KERNELS=1 (model/kernels.h) a training pass's LayerNorm takes its weight
+// With the custom kernels (model/kernels.h; on by default on CUDA) a training pass's LayerNorm takes its weight
 // and bias gradients from the custom kernel, in the dtype autocast would use (fp32 under autocast,
 // bf16 with the switch above, the input's own without autocast).
 inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
@@ -89,7 +89,7 @@ inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x)
 }
 
 // LayerNorm(a + residual), the end of ElectraSelfOutput and ElectraOutput. With
-// ELECTRA_CUSTOM_KERNELS=1 a training pass adds and normalises in one kernel (model/kernels.h)
+// the custom kernels (on by default on CUDA) a training pass adds and normalises in one kernel (model/kernels.h)
 // where it reproduces the unfused path's dtypes (under autocast a bf16 + an fp32 residual, fp32
 // out; with ELECTRA_BF16_LAYERNORM both bf16; without autocast fp32) and takes the hidden size.
 // Otherwise the add, then layerNorm().

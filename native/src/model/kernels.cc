@@ -223,7 +223,7 @@ std::string buildGpu(int device, GpuKernels& k) {
 void launch(cudaKernel_t k, const Plan& p, void** args, c10::DeviceIndex device) {
   c10::cuda::CUDAGuard g(device);
   auto e = cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(p.gx, p.gy), dim3(p.bx), args, 0, at::cuda::getCurrentCUDAStream(device));
-  if (e != cudaSuccess) fail("ERR_TORCH", "custom kernel launch failed (", cudaWhy(e), "); run without ELECTRA_CUSTOM_KERNELS=1");
+  if (e != cudaSuccess) fail("ERR_TORCH", "custom kernel launch failed (", cudaWhy(e), "); run with ELECTRA_CUSTOM_KERNELS=0 to use ATen's kernels");
 }
 
 const GpuKernels& gpuKernels(int device);
@@ -456,7 +456,7 @@ const GpuKernels& gpuKernels(int device) {
   }
   k.status = why.empty() ? "ok" : why;
   if (!why.empty()) {
-    std::fprintf(stderr, "electra: ELECTRA_CUSTOM_KERNELS=1: the custom kernels are not used on cuda:%d: %s; ATen's kernels are\n", device,
+    std::fprintf(stderr, "electra: the custom kernels (ELECTRA_CUSTOM_KERNELS) are not used on cuda:%d: %s; ATen's kernels are\n", device,
                  why.c_str());
   }
   return k;
@@ -494,7 +494,7 @@ bool kernelsFor(const torch::Tensor& t, const GpuKernels*& k) {
 }  // namespace
 
 bool customKernels(const torch::Tensor& x) {
-  static const bool on = envSwitchSet("ELECTRA_CUSTOM_KERNELS");
+  static const bool on = envSwitchOn("ELECTRA_CUSTOM_KERNELS");  // on by default since the H200 run of 2026-11-28; ELECTRA_CUSTOM_KERNELS=0 turns it off
   static const bool cpuTest = envSwitchSet("ELECTRA_TEST_CPU_KERNELS");
   if (!on) return false;
 #ifdef ELECTRA_WITH_CUDA

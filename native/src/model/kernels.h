@@ -1,4 +1,5 @@
-// Custom kernels (ELECTRA_CUSTOM_KERNELS=1; off by default until measured on a GPU): the backward
+// Custom kernels (on by default on CUDA since an H200 run, 2026-11-28: Base's graph step 49.9 ->
+// 44.6 ms, Small's 20.7 -> 15.6 ms; ELECTRA_CUSTOM_KERNELS=0 turns them off): the backward
 // pass's reductions below, Gumbel-max sampling and the residual add + LayerNorm (further down).
 //
 // What they replace: in the H100 kernel profiles (2026-11-28) two of ATen's reductions run far

@@ -66,7 +66,7 @@ struct CastLinearFn : torch::autograd::Function<CastLinearFn> {
 // y = x w^T + b, through CastLinearFn when the switch is on, autocast is on in bf16 (fp16 keeps
 // autocast's path: its loss-scaled steps are not tested with this) and the weight needs a
 // gradient; otherwise ATen's linear (autocast as usual).
-// With ELECTRA_CUSTOM_KERNELS=1 it takes this path too, for the bias gradient's column sums
+// With the custom kernels (ELECTRA_CUSTOM_KERNELS, on by default on CUDA) it takes this path too, for the bias gradient's column sums
 // (model/kernels.h); the weight gradient is then autocast's (bf16 GEMM, cast to fp32).
 inline torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   if (torch::GradMode::is_enabled() && w.requires_grad() && bf16Autocast(x) && (fp32WeightGrads() || customKernels(x)))
