@@ -35,3 +35,4 @@ export { answer, type Answer, type AnswerOptions, type QAInput } from './infer/q
 export { detectBatch, type Detection, type DetectOptions } from './infer/detect';
 export { type TextInput, type InferOptions } from './infer/common';
 export { ProcessGroup, distributedFromEnv, type DistributedInit } from './train/distributed';
+export { exportOnnx, type ExportOptions, type ExportResult, type ExportedFile } from './export';
