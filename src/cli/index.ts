@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   detect: { describe: 'show which tokens a discriminator thinks were replaced', load: () => import('./detect') },
   predict: { describe: 'run a fine-tuned model over texts: classify, tag entities, answer questions', load: () => import('./predict') },
   embed: { describe: 'text embeddings from the last hidden states (mean or [CLS] pooling)', load: () => import('./embed') },
+  export: { describe: 'write a model as ONNX (fp32, int8 with --quantize q8) for onnxruntime and transformers.js', load: () => import('./export') },
 };
 
 function usage(): string {

@@ -7,10 +7,10 @@
  * Standard ONNX operators only: LayerNormalization (opset 17), Gelu where the opset has it (20)
  * and its erf / tanh decomposition before that. With `quantize`, every Linear of the body and the
  * head's hidden dense layers run as onnxruntime's dynamic quantizer writes them
- * (DynamicQuantizeLinear on the activations, MatMulInteger with per-channel int8 weights, then
- * the scales), and the word embeddings are stored as int8 rows with one scale per token; the
- * last projection of each head (onto the labels, 1 or 2 outputs) and the tied generator output
- * stay float32.
+ * (DynamicQuantizeLinear on the activations, MatMulInteger, then the scales), with 8-bit weights
+ * that have a scale and a zero point per output channel (uint8: src/export/quantize.ts says why),
+ * and the word embeddings are int8 rows with one scale per token. The last projection of each
+ * head (onto the labels: 1 or 2 outputs) and the tied generator output stay float32.
  */
 import type { ElectraConfig } from '../config';
 import type { Head } from '../electra';
@@ -214,10 +214,10 @@ class ElectraGraph {
     const wt = transpose(w.data, N, K); // (K, N)
     let y: string;
     if (this.opts.quantize && quantizable) {
-      const { q, scale } = quantizeColumns(wt, K, N);
+      const { q, scale, zeroPoint } = quantizeColumns(wt, K, N);
       const [xq, xs, xz] = this.dynamicQuantize(x);
       const qw = g.init(`${p}.weight_quantized`, [K, N], q);
-      const zp = g.init(`${p}.weight_zero_point`, [N], new Int8Array(N));
+      const zp = g.init(`${p}.weight_zero_point`, [N], zeroPoint);
       const sw = g.init(`${p}.weight_scale`, [N], scale);
       const mi = g.node('MatMulInteger', [xq, qw, xz, zp], `${name}/MatMul_quant`);
       const f = g.node('Cast', [mi], `${name}/MatMul_quant_cast`, [attr.i('to', DataType.FLOAT)]);

@@ -1,7 +1,8 @@
 /*
  * ONNX export pieces that need no addon: the committed protobuf schema is what onnx.proto gives,
  * a model round-trips through the encoder, and int8 weight quantization follows onnxruntime's
- * dynamic quantizer (per-channel symmetric, scale max|w| / 127, round half to even).
+ * dynamic quantizer (per-channel uint8 with zero points for MatMul weights, symmetric int8 rows for
+ * embeddings, round half to even).
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -40,17 +41,26 @@ test('round half to even, as numpy and onnxruntime round', () => {
   expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, 2.6, -2.6].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, -2, 2, 3, -3]);
 });
 
-test('per-column int8: scale max|w| / 127, zero point 0, error at most half a step', () => {
-  // (K=3, N=2): column 0 spans +-1.27, column 1 is all zero (scale 1, values 0)
+test('per-column uint8: a scale and zero point per column, 0 exact, error at most half a step', () => {
+  // (K=3, N=2): column 0 spans [-0.635, 1.27], column 1 is all zero (scale 1, zero point 0)
   const w = new Float32Array([1.27, 0, -0.635, 0, 0.01, 0]);
-  const { q, scale } = quantizeColumns(w, 3, 2);
-  expect(Array.from(scale)).toEqual([Math.fround(0.01), 1]);
-  expect(Array.from(q)).toEqual([127, 0, -64, 0, 1, 0]); // -63.5 rounds to even
+  const { q, scale, zeroPoint } = quantizeColumns(w, 3, 2);
+  expect(scale[0]).toBeCloseTo(1.905 / 255, 7);
+  expect(Array.from(zeroPoint)).toEqual([85, 0]);
+  expect(scale[1]).toBe(1);
+  expect(Array.from(q)).toEqual([255, 0, 0, 0, 86, 0]);
   let s = 7;
-  const big = Float32Array.from({ length: 64 * 16 }, () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2);
+  const big = Float32Array.from({ length: 64 * 16 }, () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.3) * 0.2);
   const r = quantizeColumns(big, 64, 16);
-  for (let i = 0; i < big.length; i++) expect(Math.abs(r.q[i]! * r.scale[i % 16]! - big[i]!)).toBeLessThanOrEqual(r.scale[i % 16]! / 2 + 1e-9);
-  expect(Math.max(...Array.from(r.q, Math.abs))).toBe(127);
+  for (let i = 0; i < big.length; i++) {
+    const n = i % 16;
+    expect(Math.abs((r.q[i]! - r.zeroPoint[n]!) * r.scale[n]! - big[i]!)).toBeLessThanOrEqual(r.scale[n]! / 2 + 1e-7);
+  }
+  // every column uses the whole range
+  for (let n = 0; n < 16; n++) {
+    const col = Array.from({ length: 64 }, (_, k) => r.q[k * 16 + n]!);
+    expect([Math.min(...col), Math.max(...col)]).toEqual([0, 255]);
+  }
 });
 
 test('per-row int8 for embedding tables', () => {
