@@ -1,5 +1,5 @@
 'use strict';
-// The page: no Node, no electra-node; only window.electra from preload.js.
+// The page: no Node, no electra-node; only window.electra (preload.js, or onnx-bridge.mjs in the ONNX mode).
 const $ = (id) => document.getElementById(id);
 const lines = () => $('text').value.split('\n').map((s) => s.trim()).filter(Boolean);
 
@@ -51,5 +51,7 @@ $('embed').onclick = (e) =>
   });
 
 window.electra.info().then((a) => {
-  $('status').textContent = a.ok ? `electra-node ${a.result.version}, libtorch ${a.result.libtorch}, ${a.result.threads} threads, Electron ${a.result.electron}` : `model host: ${a.error.message}`;
+  if (!a.ok) return ($('status').textContent = `model host: ${a.error.message}`);
+  const rt = a.result.runtime ?? `electra-node ${a.result.version}, libtorch ${a.result.libtorch}`; // ONNX mode: transformers.js, no libtorch
+  $('status').textContent = `${rt}, ${a.result.threads} threads, Electron ${a.result.electron}`;
 });
