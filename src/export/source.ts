@@ -173,11 +173,21 @@ function labelCount(c: ElectraConfig, head: Head, tensors: NamedTensor[], where:
   return n;
 }
 
+/** JSON with object keys sorted at every level (key order in config.json does not change the model). */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
 function fingerprint(c: ElectraConfig, head: Head, weights: Map<string, Weight>): string {
   const h = createHash('sha256');
   const shape = { ...c } as Record<string, unknown>;
   for (const k of ['architectures', 'transformers_version', 'transformers.js_config', '_name_or_path', 'dtype', 'torch_dtype']) delete shape[k];
-  h.update(JSON.stringify(shape, Object.keys(shape).sort()));
+  h.update(stableJson(shape));
   h.update(`\0${head}\0`);
   for (const name of [...weights.keys()].sort()) {
     const w = weights.get(name)!;

@@ -252,6 +252,12 @@ describe('bad input', () => {
     // the same model again: fine
     await exportOnnx(path.join(FIX, 'seqcls'), { out, quantize: 'q8' });
     await expect(exportOnnx(path.join(FIX, 'tokcls'), { out })).rejects.toMatchObject({ code: 'ERR_INPUT', message: expect.stringContaining('different model') });
+    // the same weights with other label names are another model too
+    const renamed = copyFixture('seqcls', (c) => {
+      c.id2label = { 0: 'bad', 1: 'meh', 2: 'good' };
+      c.label2id = { bad: 0, meh: 1, good: 2 };
+    });
+    await expect(exportOnnx(renamed, { out })).rejects.toMatchObject({ code: 'ERR_INPUT' });
     expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).architectures).toEqual(['ElectraForSequenceClassification']);
     await exportOnnx(path.join(FIX, 'tokcls'), { out, overwrite: true });
     expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).architectures).toEqual(['ElectraForTokenClassification']);

@@ -6,7 +6,8 @@
  * writes through pipeline('text-classification' | 'token-classification' | 'feature-extraction'
  * | 'question-answering', dir) and gives the labels and scores of our classify, tagTokens, embed
  * and answer (fp32: within 1e-4), on the fixture texts of test/fixtures/models/inference.json
- * that fit in the model's 40 positions. Longer texts are left out: transformers.js 4.3.2 truncates
+ * that fit in the model's 40 positions, and fill-mask on the generator gives the softmax of our
+ * generator logits. Longer texts are left out: transformers.js 4.3.2 truncates
  * the encoded sequence after adding the special tokens, so its last [SEP] is cut off (our helpers
  * and Python transformers keep it), which changes every output. The int8 model loads with
  * { dtype: 'q8' }.
@@ -34,7 +35,7 @@ beforeAll(async () => {
   T.env.allowLocalModels = true;
   T.env.localModelPath = tmp + path.sep;
   T.env.useBrowserCache = false;
-  for (const name of ['seqcls', 'tokcls', 'base', 'qa']) await exportOnnx(path.join(FIX, name), { out: path.join(tmp, name), quantize: 'q8' });
+  for (const name of ['seqcls', 'tokcls', 'base', 'qa', 'gen']) await exportOnnx(path.join(FIX, name), { out: path.join(tmp, name), quantize: 'q8' });
   const e = await withModel('base', (m) => m.embed(EXP.texts));
   TEXTS = EXP.texts.filter((_, i) => e.truncated[i] === 0);
   expect(TEXTS.length).toBe(EXP.texts.length - 1);
@@ -109,6 +110,27 @@ test('question-answering: the span and score of answer()', async () => {
     }
   });
   expect(compared).toBe(3);
+  await pipe.dispose();
+});
+
+test('fill-mask (the generator): the top tokens and scores of our generator logits', async () => {
+  const pipe = await T.pipeline('fill-mask', 'gen');
+  await withModel('gen', async (m) => {
+    for (const text of ['john lives in [MASK].', 'the quick [MASK] fox', 'mary [MASK] in london, the city of good people!']) {
+      const got = (await pipe(text, { top_k: 5 })) as unknown as { token: number; score: number }[];
+      const e = await m.tokenizer!.encode(text);
+      const T_ = e.ids.length;
+      const r = await m.forward({ inputIds: Int32Array.from(e.ids), shape: [1, T_] });
+      const at = e.ids.indexOf(m.tokenizer!.specialIds.mask);
+      const V = m.config.vocab_size;
+      const logits = Array.from(r.generator!.data.subarray(at * V, (at + 1) * V));
+      const max = Math.max(...logits);
+      const z = logits.reduce((s, x) => s + Math.exp(x - max), 0);
+      const want = logits.map((x, id) => ({ token: id, score: Math.exp(x - max) / z })).sort((a, b) => b.score - a.score).slice(0, 5);
+      expect(got.map((g) => g.token)).toEqual(want.map((w) => w.token));
+      got.forEach((g, k) => expect(Math.abs(g.score - want[k]!.score)).toBeLessThan(TOL));
+    }
+  });
   await pipe.dispose();
 });
 
