@@ -15,7 +15,7 @@ import { inspectHfDir } from '../checkpoint/hf';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
-import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../infer/windows';
+import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../data/windows';
 import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
 
 const finetuneSchema = z
@@ -183,7 +183,7 @@ export async function evaluateTask(
 ): Promise<EvalResult> {
   const order = feats.map((_, i) => i).sort((a, b) => feats[a]!.ids.length - feats[b]!.ids.length);
   // Sequence classification and regression: an example's logits are the mean over its features
-  // (one per window; see src/infer/windows.ts), so the sums are kept per example.
+  // (one per window; see src/data/windows.ts), so the sums are kept per example.
   const nEx = examples.length;
   const L = kind === 'regression' ? 1 : labels.length;
   const sums = new Float64Array(kind === 'sequence-classification' || kind === 'regression' ? nEx * L : 0);
