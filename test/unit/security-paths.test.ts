@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { confinedPath, isRegularFile } from '../../src/checkpoint/paths';
+import { confinedPath, isRegularFile } from '../../src/util/files';
 import { inspectHfDir } from '../../src/checkpoint/hf';
 import { serializeSafetensors } from '../../src/checkpoint/safetensors';
 import { PretrainDataset, readMeta } from '../../src/data/dataset';
