@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { writeFileAtomic } from '../checkpoint/atomic';
 import { ElectraError } from '../errors';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { isBuiltinCorpus } from './builtins';
@@ -132,9 +133,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     skipped: skips.entries(),
     shards,
   };
-  const mf = path.join(opts.out, 'meta.json');
-  fs.writeFileSync(mf + '.partial', JSON.stringify(meta, null, 2) + '\n');
-  fs.renameSync(mf + '.partial', mf);
+  writeFileAtomic(path.join(opts.out, 'meta.json'), [JSON.stringify(meta, null, 2) + '\n']);
   const seconds = (Date.now() - t0) / 1000;
   return { meta, seconds, tokensPerSecond: st.inputTokens / Math.max(seconds, 1e-9), workers: pool ? pool.size : 0 };
 }

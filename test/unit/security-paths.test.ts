@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { confinedPath, isRegularFile } from '../../src/util/files';
 import { inspectHfDir } from '../../src/checkpoint/hf';
-import { serializeSafetensors } from '../../src/checkpoint/safetensors';
+import { serializeSafetensors } from '../helpers/safetensors';
 import { PretrainDataset, readMeta } from '../../src/data/dataset';
 import { FORMAT_NAME, FORMAT_VERSION } from '../../src/data/format';
 import { ElectraError } from '../../src/errors';
