@@ -10,6 +10,7 @@ import { ElectraError } from '../../src/errors';
 import type { NamedTensor } from '../../src/native';
 import { SAFETENSORS_MAX_HEADER_BYTES, readSafetensors, writeSafetensors } from '../../src/checkpoint/safetensors';
 import { headerAsWritten, headerAsWrittenIn, parseSafetensors, serializeSafetensors } from '../helpers/safetensors';
+import { python, testIf } from '../prerequisites';
 
 // The real module object: the reader's `fs` binding reads through to it, so spies see its calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -90,15 +91,9 @@ function rawHeader(json: Buffer): Buffer {
   return Buffer.concat([prefix, json]);
 }
 
-const probes = new Map<string, string | undefined>();
-/** Why python3 cannot import `modules`, or undefined when it can (memoised: importing torch is slow). */
-function pythonMissing(modules: string): string | undefined {
-  if (!probes.has(modules)) {
-    const r = spawnSync('python3', ['-c', `import ${modules}`], { encoding: 'utf8' });
-    probes.set(modules, r.status === 0 ? undefined : (r.stderr || String(r.error)).trim().split('\n').pop());
-  }
-  return probes.get(modules);
-}
+/** The checks against Python's own safetensors and transformers (skipped, or failed under CI, without them). */
+const testPySafetensors = testIf(python(['torch', 'safetensors.torch']));
+const testPyTransformers = testIf(python(['torch', 'safetensors.torch', 'transformers']));
 
 function writeTmp(name: string, bytes: Uint8Array): string {
   const f = path.join(tmp, name);
@@ -130,8 +125,8 @@ describe('round trip', () => {
     writeSafetensors(f, [t]);
     const { tensors, metadata } = readSafetensors(f);
     expect(metadata).toEqual({ format: 'pt' });
+    expect([...tensors.keys()]).toEqual([t.name]);
     const got = tensors.get(t.name);
-    expect(got).toBeDefined();
     expect(got?.dtype).toBe(t.dtype);
     expect(got?.shape).toEqual(t.shape);
     expect(got?.data.constructor).toBe(t.data.constructor);
@@ -339,12 +334,7 @@ describe('compatibility with Python safetensors', () => {
     expect(Buffer.compare(serializeSafetensors(sampleTensors()), original)).toBe(0);
   });
 
-  test('python3 safetensors.torch.load_file reads what we write', () => {
-    const missing = pythonMissing('safetensors.torch, torch');
-    if (missing !== undefined) {
-      console.warn(`skipping the Python check: python3 with safetensors and torch is not available (${missing})`);
-      return;
-    }
+  testPySafetensors('python3 safetensors.torch.load_file reads what we write', () => {
     const f = path.join(tmp, 'for-python.safetensors');
     writeSafetensors(f, sampleTensors(), { note: 'from node' });
     const script = [
@@ -368,9 +358,9 @@ describe('compatibility with Python safetensors', () => {
     const torchDtype: Record<string, string> = {
       float32: 'torch.float32', float16: 'torch.float16', bfloat16: 'torch.bfloat16', int32: 'torch.int32', int64: 'torch.int64', uint8: 'torch.uint8',
     };
+    expect(Object.keys(got.tensors).sort()).toEqual(sampleTensors().map((t) => t.name).sort());
     for (const t of sampleTensors()) {
       const p = got.tensors[t.name];
-      expect(p).toBeDefined();
       expect(p?.dtype).toBe(torchDtype[t.dtype]);
       expect(p?.shape).toEqual(t.shape);
       let want: (number | string)[];
@@ -415,27 +405,21 @@ describe('golden model fixtures', () => {
     expect(Buffer.compare(serializeSafetensors([...weights.tensors.values()]), fs.readFileSync(file))).toBe(0);
   });
 
-  test.each([
-    ['disc-proj', 'ElectraForPreTraining'],
-    ['gen', 'ElectraForMaskedLM'],
-  ])('check_roundtrip.py reproduces %s from its own directory (within 1e-5)', (name, cls) => {
-    const missing = pythonMissing('transformers, safetensors.torch, torch');
-    if (missing !== undefined) {
-      console.warn(`skipping check_roundtrip.py: python3 with transformers is not available (${missing})`);
-      return;
-    }
-    const dir = path.join(models, name);
-    const r = spawnSync('python3', [path.join(FIXTURES, 'check_roundtrip.py'), dir, cls, path.join(dir, 'expected.safetensors')], { encoding: 'utf8' });
-    const lines = r.stdout.trim().split('\n');
-    const result = JSON.parse(lines[lines.length - 1] ?? '{}') as { ok: boolean; max_abs_diff: Record<string, number>; missing: string[]; unexpected: string[] };
-    expect(result).toMatchObject({ ok: true, missing: [], unexpected: [] });
-    expect(Object.keys(result.max_abs_diff).sort()).toEqual(Object.keys(expected[name] ?? {}).sort());
-    // Bit for bit on the machine that wrote the fixtures; another CPU's kernels sum in another
-    // order (an AMD EPYC with AVX-512, 2026-11-28: 4.8e-7 on the hidden states). A weight loaded
-    // wrongly moves these outputs by far more than 1e-5.
-    for (const d of Object.values(result.max_abs_diff)) expect(d).toBeLessThan(1e-5);
-    expect(r.status).toBe(0);
-  });
+  for (const [name, cls] of [['disc-proj', 'ElectraForPreTraining'], ['gen', 'ElectraForMaskedLM']] as const) {
+    testPyTransformers(`check_roundtrip.py reproduces ${name} from its own directory (within 1e-5)`, () => {
+      const dir = path.join(models, name);
+      const r = spawnSync('python3', [path.join(FIXTURES, 'check_roundtrip.py'), dir, cls, path.join(dir, 'expected.safetensors')], { encoding: 'utf8' });
+      const lines = r.stdout.trim().split('\n');
+      const result = JSON.parse(lines[lines.length - 1] ?? '{}') as { ok: boolean; max_abs_diff: Record<string, number>; missing: string[]; unexpected: string[] };
+      expect(result).toMatchObject({ ok: true, missing: [], unexpected: [] });
+      expect(Object.keys(result.max_abs_diff).sort()).toEqual(Object.keys(expected[name] ?? {}).sort());
+      // Bit for bit on the machine that wrote the fixtures; another CPU's kernels sum in another
+      // order (an AMD EPYC with AVX-512, 2026-11-28: 4.8e-7 on the hidden states). A weight loaded
+      // wrongly moves these outputs by far more than 1e-5.
+      for (const d of Object.values(result.max_abs_diff)) expect(d).toBeLessThan(1e-5);
+      expect(r.status).toBe(0);
+    });
+  }
 });
 
 describe('malformed files are ERR_CHECKPOINT naming the file and the problem', () => {
