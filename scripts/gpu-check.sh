@@ -56,11 +56,6 @@ fi
 # The benchmark runs even when a check fails (device time is scarce); the exit status is the checks'.
 rc=0
 node scripts/gpu-check.cjs 2>&1 | tee "$OUT/gpu-tests.txt" || rc=$?
-# The bf16 checks again with the switches that are off by default until the benchmark below
-# shows them faster on the card: the hidden stream in bf16, fp32 weight gradients from the GEMM,
-# the custom reduction kernels.
-echo "== ELECTRA_BF16_LAYERNORM=1 ELECTRA_FP32_WGRAD=1 ELECTRA_CUSTOM_KERNELS=1, bf16 checks" | tee -a "$OUT/gpu-tests.txt"
-ELECTRA_BF16_LAYERNORM=1 ELECTRA_FP32_WGRAD=1 ELECTRA_CUSTOM_KERNELS=1 GPU_CHECK_FILTER=bf16 node scripts/gpu-check.cjs 2>&1 | tee -a "$OUT/gpu-tests.txt" || rc=$?
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   node bench/gpu-step.cjs 2>&1 | tee "$OUT/gpu-bench.txt" || true
 fi

@@ -82,8 +82,8 @@ describe('native addon', () => {
   });
 
   test('libtorch errors cross the boundary as ERR_TORCH; our own keep their code', () => {
-    expect(() => native().raiseForTest('torch')).toThrow(expect.objectContaining({ code: 'ERR_TORCH' }));
-    expect(() => native().raiseForTest('electra')).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
+    expect(() => native()._test.raise('torch')).toThrow(expect.objectContaining({ code: 'ERR_TORCH' }));
+    expect(() => native()._test.raise('electra')).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
   });
 
   test('a bad device is ERR_DEVICE', async () => {

@@ -377,7 +377,7 @@ describe('eager steps leave gradients to the backward pass (set to none, not zer
 });
 
 describe('evaluation ROC AUC (mid-ranks: a tie counts one half) and R-precision (ties share the last slots)', () => {
-  const metrics = (s: number[], y: number[]) => native().aucForTest(Float64Array.from(s), Uint8Array.from(y));
+  const metrics = (s: number[], y: number[]) => native()._test.auc(Float64Array.from(s), Uint8Array.from(y));
   const auc = (s: number[], y: number[]) => metrics(s, y).auc;
   const rprec = (s: number[], y: number[]) => metrics(s, y).rprec;
   /** Pairwise definition: P(score of a positive > score of a negative) + P(tie) / 2. */

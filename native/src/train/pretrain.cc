@@ -4,6 +4,7 @@
 #include <unordered_set>
 #include "common.h"
 #include "model/autocast.h"
+#include "settings.h"
 #include "train/cpu_cache.h"
 #ifdef ELECTRA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -41,14 +42,17 @@ auto withSeed(uint64_t seed, torch::Device d, F&& fn) {
 }
 }  // namespace
 
-static PretrainOptions withVocabPadding(PretrainOptions o, torch::Device d) {
+// The options as the trainer uses them: the vocabulary padding resolved, AdamW's `fused` from the
+// kernel choices.
+static PretrainOptions resolved(PretrainOptions o, torch::Device d) {
   const int64_t m = o.vocab_multiple > 0 ? o.vocab_multiple : d.is_cuda() ? 64 : 1;
   o.disc.vocab_multiple = m;
   o.gen.vocab_multiple = m;
+  o.adam.fused = o.kernels.fused_adamw;
   return o;
 }
 
-Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o_(withVocabPadding(options, device)), device_(device) {
+Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o_(resolved(options, device)), device_(device) {
   const PretrainOptions& o = o_;
   o.disc.validate();
   torch::manual_seed(o.seed);
@@ -182,6 +186,7 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
 
 Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
   checkBatch(ids, types, mask);
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   if (disc_) disc_->eval();
   gen_->eval();
   torch::NoGradGuard ng;
@@ -289,8 +294,7 @@ constexpr double kGraphRandomBudget = 0.75 * 4294967296.0;
 
 bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
 #ifdef ELECTRA_WITH_CUDA
-  static const bool env = envSwitchOn("ELECTRA_CUDA_GRAPH");
-  if (!(env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled())) return false;
+  if (!(o_.kernels.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled())) return false;
   // Inside a capture the CUDA generator's offset is a 32-bit count (PyTorch asserts against its
   // overflow), and the attention kernel with dropout reserves one random number per attention
   // weight: B x heads x T x T per layer, for both models. Shapes that would come near it train
@@ -403,7 +407,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
         G.g.reset();
         const bool oom = msg.find("out of memory") != std::string::npos;
         fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
-             "); restart the process and train without it (cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)",
+             "); restart the process and train without it (kernels.cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)",
              oom ? " or with a smaller batch" : "");
       }
     }
@@ -435,6 +439,7 @@ StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
 
 StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& micro) {
   check(!micro.empty(), "ERR_INPUT", "a step needs at least one batch");
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   CachingCpuAllocator::Scope cache;
   for (auto& b : micro) checkBatch(b[0], b[1], b[2]);
   if (graphable(micro)) {
@@ -515,6 +520,7 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
 
 StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
   checkBatch(ids, types, mask);
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   if (disc_) disc_->eval();
   gen_->eval();
   torch::NoGradGuard ng;

@@ -9,6 +9,20 @@
 
 namespace electra {
 
+// A trainer's kernel choices (src/train/options.ts `kernels`): the same training, faster or
+// slower. Each is a field here; nothing reads the environment (src/runtime.ts applies its
+// overrides before the options reach the addon).
+struct KernelOptions {
+  // CUDA: capture the whole step (forward, backward, clipping, AdamW) as a CUDA graph after two
+  // eager steps and replay it while the batch shape stays the same (one micro-batch, no process
+  // group, fp32 or bf16, fused AdamW; other steps run eagerly).
+  bool cuda_graph = false;
+  // The custom kernels (model/kernels.h) in this trainer's steps; unset: the process setting.
+  std::optional<bool> custom_kernels;
+  // at::_fused_adamw_ instead of the per-parameter update (AdamWOptions::fused).
+  bool fused_adamw = true;
+};
+
 struct PretrainOptions {
   Config disc, gen;
   bool electra_objective = true;  // false: the same body trained as a BERT-style MLM
@@ -19,10 +33,7 @@ struct PretrainOptions {
   SpecialIds special;
   AdamWOptions adam;
   bool skip_nonfinite = false;
-  // CUDA: capture the whole step (forward, backward, clipping, AdamW) as a CUDA graph after two
-  // eager steps and replay it while the batch shape stays the same (one micro-batch, no process
-  // group, fp32 or bf16; other steps run eagerly).
-  bool cuda_graph = false;
+  KernelOptions kernels;
   // Vocabulary rows rounded up to this multiple inside the model (Config::vocab_multiple);
   // 0: 64 on CUDA, none on the CPU.
   int64_t vocab_multiple = 0;
