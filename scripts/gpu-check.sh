@@ -42,9 +42,9 @@ printf '{"libtorchSource":"gpu-check","libtorchRoot":"%s","libtorchVersion":"%s"
 echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/gpu.txt"
 
 # The demo's pre-training on the GPU (for the quality benchmark, #6): the vocabulary and prepared
-# data travel in runs/demo/{tokenizer,data} (carry them; the corpus package is not needed), the
-# discriminator and the metrics come back as one file, $OUT/demo-gpu.tar (the device tool returns
-# at most 8 files, none deeper than $OUT/a/b/), for `tar xf <files_at>/demo-gpu.tar -C /tmp/g &&
+# data travel in runs/demo/{tokenizer,data} (copy them along; the corpus package is not needed),
+# the discriminator and the metrics come back as one file, $OUT/demo-gpu.tar (one file is easy to
+# copy back from a GPU host), for `tar xf demo-gpu.tar -C /tmp/g &&
 # node bench/quality.bench.cjs --model /tmp/g/checkpoint-N --seeds 3` on the dev machine.
 if [ "$cmd" = demo ]; then
   [ -f runs/demo/tokenizer/vocab.txt ] && [ -f runs/demo/data/meta.json ] || { echo "carry runs/demo/tokenizer and runs/demo/data"; exit 1; }
