@@ -108,7 +108,7 @@ async function train(run: Run, cb: RunCallbacks): Promise<RunSummary> {
     const firstEval = await firstEvaluation(run);
     const progress = new Progress({ label: 'pretrain', total: o.steps - startStep, enabled: o.progress && plan.lead });
     const t0 = Date.now();
-    const st: LoopState = { t0, elapsed: run.secondsBefore, lastEval: firstEval, meter: new Throughput(run.tokensPerStep), eager: new EagerStepNotice(o.cudaGraph === true && plan.lead), progress };
+    const st: LoopState = { t0, elapsed: run.secondsBefore, lastEval: firstEval, meter: new Throughput(run.tokensPerStep), eager: new EagerStepNotice((o.kernels.cudaGraph ?? o.cudaGraph) === true && plan.lead), progress };
     const stoppedBy = await steps(run, st, stop, cb);
     await finalEvaluation(run, st);
     if (trainer.step > startStep || !checkpointer.last) await checkpointer.save(st.elapsed);
@@ -241,8 +241,9 @@ class Throughput {
 }
 
 /**
- * With `cudaGraph: true`, says once when the steps run eagerly. Two eager steps per batch shape
- * come before the capture; a third eager one means this run's steps are not graphable.
+ * With the CUDA graph asked for (`kernels.cudaGraph` or `cudaGraph`), says once when the steps
+ * run eagerly. Two eager steps per batch shape come before the capture; a third eager one means
+ * this run's steps are not graphable.
  */
 class EagerStepNotice {
   #done: boolean;

@@ -98,7 +98,8 @@ export interface TrainerStart {
 
 async function resumeTrainer(plan: RunPlan, dir: string, metricsFile: string): Promise<TrainerStart> {
   const { o } = plan;
-  const r = await Pretrainer.fromCheckpoint(dir, { device: o.device, skipNonFinite: o.skipNonFinite, cudaGraph: o.cudaGraph });
+  // Kernel choices are the run's own, not the checkpoint's.
+  const r = await Pretrainer.fromCheckpoint(dir, { device: o.device, skipNonFinite: o.skipNonFinite, cudaGraph: o.cudaGraph, kernels: o.kernels });
   try {
     const start = { trainer: r.trainer, cursor: r.state.extra.cursor as Cursor | undefined, secondsBefore: Number(r.state.extra.seconds ?? 0), rows: readMetrics(metricsFile, r.trainer.step) };
     if (plan.lead) process.stderr.write(`electra: resuming from ${dir} (step ${start.trainer.step})\n`);
