@@ -1,4 +1,7 @@
-/** Public data API: corpora, fine-tuning sets, example building, prepared shards, the batch loader. */
+/**
+ * The data module's exports: corpora, fine-tuning sets, example building, prepared shards, the batch
+ * loader. The package's public API is src/index.ts, which exports a part of these.
+ */
 export { readCorpus, listFiles, corpusSize, streamOf, type CorpusDocument, type CorpusOptions } from './corpus';
 export { loadSotu, loadBuiltinPackage, BUILTIN_CORPORA, isBuiltinCorpus, loadSpamAssassin, stripEmailHeaders, SPAM_ASSASSIN_GROUPS, type SpamAssassinSplit } from './builtins';
 export {
