@@ -11,13 +11,18 @@ import { readSafetensors, writeSafetensors, type ReadSafetensorsOptions, type Sa
 let scratchDir: string | undefined;
 let scratchCount = 0;
 
+// Jest loads this module once per test file: the scratch directory goes with the file's tests.
+afterAll(() => {
+  if (scratchDir) fs.rmSync(scratchDir, { recursive: true, force: true });
+  scratchDir = undefined;
+  parseFile = undefined;
+});
+
 function scratchFile(): string {
   if (!scratchDir) {
     // Memory-backed where there is one: rewriting a file in place on ext4 waits for the disk.
     const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-    const dir = fs.mkdtempSync(path.join(base, 'electra-st-helper-'));
-    scratchDir = dir;
-    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    scratchDir = fs.mkdtempSync(path.join(base, 'electra-st-helper-'));
   }
   return path.join(scratchDir, `${scratchCount++}.safetensors`);
 }
