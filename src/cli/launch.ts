@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElectraError } from '../errors';
 import { packageRoot } from '../native';
@@ -20,7 +21,8 @@ like torchrun. Example: electra launch --nproc 2 -- pretrain --data data --token
   --master-port P   a free TCP port on it (29500; on one node a free one is picked when not given)
   --threads N       libtorch threads per process (default: cores / nproc)
 Rank 0 writes the logs, metrics and checkpoints; --batch is per process. Each rank's output
-other than rank 0's is prefixed with [rank r].`;
+other than rank 0's is prefixed with [rank r]. SIGINT and SIGTERM are forwarded to the ranks;
+the job exits with rank 0's code (130 or 143 for an interrupted pre-training run, its checkpoint written).`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -147,7 +149,10 @@ class Ranks {
       process.off('SIGTERM', onTerm);
     }
     if (this.failed) return this.failed.code;
-    return this.children.every((c) => c.exitCode === 0) ? 0 : 1;
+    // After a forwarded interrupt the ranks exit 130 (SIGINT) or 143 (SIGTERM) once their
+    // checkpoint is written: the job exits with rank 0's code (the first non-zero one otherwise).
+    const codes = this.children.map((c) => c.exitCode ?? (c.signalCode ? 128 + (os.constants.signals[c.signalCode] ?? 1) : 1));
+    return codes[0] || codes.find((c) => c !== 0) || 0;
   }
 }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ElectraError } from '../errors';
 import { pretrain, type RunOptionsInput, type RunSummary } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
+import { interruptExitCode } from '../train/stop';
 import { cudaGraphOf, num, parse } from './args';
 
 const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
@@ -34,7 +35,10 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress
   --no-cuda-graph     CUDA: run every step eagerly. By default CUDA training captures the whole step as a
                       CUDA graph and replays it (one process, one micro-batch, fp32/bf16; other steps
-                      run eagerly); --cuda-graph also says once when steps run eagerly`;
+                      run eagerly); --cuda-graph also says once when steps run eagerly
+
+SIGINT or SIGTERM finishes the step, writes a checkpoint, then exits 130 (SIGINT) or 143 (SIGTERM);
+a second one exits at once. Exit 0 means the run reached --steps (or --stop-at, --max-seconds).`;
 
 function parsePretrainArgs(argv: string[]) {
   return parse(argv, {
@@ -93,7 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   const { data, tokenizer } = await dataOf(v, out, preset);
   const s = await pretrain(runOptions(v, { out, data, tokenizer, preset, steps }));
   printSummary(s, out);
-  return 0;
+  // The checkpoint is written: an interrupted run exits 130 (SIGINT) or 143 (SIGTERM), not 0.
+  return s.signal ? interruptExitCode(s.signal) : 0;
 }
 
 /** `--data` and `--tokenizer`, or, with `--corpus`, a vocabulary trained and the data prepared under OUT. */

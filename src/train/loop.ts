@@ -114,7 +114,8 @@ async function train(run: Run, cb: RunCallbacks): Promise<RunSummary> {
     if (trainer.step > startStep || !checkpointer.last) await checkpointer.save(st.elapsed);
     if (run.group) await run.group.barrier(); // rank 0 has written the last checkpoint
     progress.finish(`step ${trainer.step}${stoppedBy !== 'steps' ? ` (stopped: ${stoppedBy})` : ''}`);
-    return summary(run, st, firstEval, stoppedBy);
+    const sum = summary(run, st, firstEval, stoppedBy);
+    return stop.signal && stoppedBy === 'abort' ? { ...sum, signal: stop.signal } : sum;
   } finally {
     stop.dispose();
   }

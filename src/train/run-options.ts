@@ -4,7 +4,7 @@ import { formatIssues } from '../config';
 import { ElectraError } from '../errors';
 import { trainerOptionsSchema } from './options';
 import type { StepMetrics } from './pretrainer';
-import type { StoppedBy } from './stop';
+import type { InterruptSignal, StoppedBy } from './stop';
 
 export const runOptionsSchema = trainerOptionsSchema
   .omit({ lr: true, warmupSteps: true, totalSteps: true, maskProb: true })
@@ -81,6 +81,8 @@ export interface RunSummary {
   firstEval: StepMetrics | null;
   lastEval: StepMetrics | null;
   stoppedBy: StoppedBy;
+  /** The interrupt (SIGINT or SIGTERM) this process stopped on, its checkpoint written; the CLI exits 130 or 143. */
+  signal?: InterruptSignal;
   /** Rank and world size of a data-parallel run (rank 0 writes logs and checkpoints). */
   rank: number;
   worldSize: number;

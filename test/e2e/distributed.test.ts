@@ -139,6 +139,22 @@ describeGloo('data-parallel training (Gloo, 127.0.0.1)', () => {
       }
     }, 300_000);
 
+    test('launch forwards SIGTERM: the ranks write their checkpoint and the job exits 143', async () => {
+      const out = path.join(s.dir, 'launch-sigterm');
+      const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--', ...args(out, 100000, 2)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Wait until the ranks train (their first checkpoint, --save-every 3), then interrupt.
+      const t0 = Date.now();
+      while (!fs.existsSync(path.join(out, 'checkpoint-3')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect({ code, stderr: code === 143 ? '' : stderr.slice(-800) }).toEqual({ code: 143, stderr: '' });
+      const steps = fs.readdirSync(out).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m) => m).map((m) => Number(m![1]));
+      expect(Math.max(...steps)).toBeGreaterThanOrEqual(3);
+      expect(fs.existsSync(path.join(out, `checkpoint-${Math.max(...steps)}`, 'trainer_state.json'))).toBe(true);
+    }, 120_000);
+
     test('launch: bad options, and a failing rank stops the job with its exit code', () => {
       let r = cli(['launch', '--', 'doctor']);
       expect(r.status).toBe(1);
