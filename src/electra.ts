@@ -10,6 +10,7 @@ import { numLabels, parseConfig, type ElectraConfig, type ElectraConfigInput } f
 import { writeDirAtomic } from './checkpoint/atomic';
 import { inspectHfDir, readWeights, writeHfDir } from './checkpoint/hf';
 import { matchStateDict } from './checkpoint/statedict';
+import { checkConfigAgainstWeights } from './checkpoint/config-check';
 import { callNative, ElectraError, mapNative, toElectraError } from './errors';
 import { native, type NativeBatch, type NativeHead, type NativeModel, type NativeTensor } from './native';
 import { ElectraTokenizer } from './tokenizer/tokenizer';
@@ -262,6 +263,7 @@ export class Electra implements Disposable {
     const tokenizer = loadTokenizer(dir, opts.tokenizer);
     const weights = await readWeights(info.weightsFile);
     const config = opts.config ? parseConfig({ ...info.config, ...opts.config }) : info.config;
+    checkConfigAgainstWeights(config, weights, dir);
     const model = await Electra.create(config, { head, device: opts.device ?? 'cpu', seed: 0, precision: opts.precision });
     try {
       const m = matchStateDict(model.nativeModel.parameters(), weights, {

@@ -1,6 +1,8 @@
 /**
  * Stable error codes. Every failure the library reports is an {@link ElectraError} with one of
- * these codes, naming what was wrong.
+ * these codes, naming what was wrong. Each is in the README's error table; `ERR_NATIVE` is the
+ * addon that is missing or cannot load, and the fallback for a failure inside the addon that no
+ * other code describes (a bug to report).
  */
 export type ErrorCode =
   | 'ERR_CONFIG'
