@@ -35,6 +35,13 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Processes per node at most. Each rank loads libtorch and a copy of the model (hundreds of MiB)
+ * before it can fail, so a mistyped `--nproc 10000` is refused before any rank starts. `--batch`
+ * is per process, so it sets no bound on the rank count.
+ */
+export const MAX_NPROC = 256;
+
 interface LaunchPlan {
   nproc: number;
   nodeRank: number;
@@ -63,9 +70,9 @@ async function planLaunch(argv: string[]): Promise<LaunchPlan | undefined> {
     process.stdout.write(HELP + '\n');
     return undefined;
   }
-  const nproc = num(v.nproc, 'nproc', { int: true, min: 1, max: 1024 });
+  const nproc = num(v.nproc, 'nproc', { int: true, min: 1, max: MAX_NPROC });
   if (nproc === undefined) throw new ElectraError('ERR_CONFIG', '--nproc is required');
-  const nnodes = num(v.nnodes, 'nnodes', { int: true, min: 1 }) ?? 1;
+  const nnodes = num(v.nnodes, 'nnodes', { int: true, min: 1, max: 4096 }) ?? 1;
   const nodeRank = num(v['node-rank'], 'node-rank', { int: true, min: 0, max: nnodes - 1 }) ?? 0;
   if (nnodes > 1 && !v['master-addr']) throw new ElectraError('ERR_CONFIG', '--master-addr is required with --nnodes > 1');
   if (cmd.length === 0) throw new ElectraError('ERR_CONFIG', 'give the command to run after --, e.g. -- pretrain --data DIR ...');
