@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { BatchLoader } from '../data/loader';
 import { Progress } from '../data/progress';
 import { ElectraError, toElectraError } from '../errors';
+import { OutputLock } from '../util/lock';
 import type { NativeBatch } from '../native';
 import { Checkpointer } from './checkpointer';
 import type { ProcessGroup } from './distributed';
@@ -45,17 +46,23 @@ interface Run {
 /** Runs (or resumes) a pre-training run. */
 export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): Promise<RunSummary> {
   const plan = planRun(parseRunOptions(input));
-  await prepareOutput(plan);
-  const data = openData(plan);
-  const held: Held = {};
+  // Rank 0 writes the run directory: one run at a time (ERR_LOCKED for a second one).
+  const lock = plan.lead ? OutputLock.acquire(plan.out, 'pretrain') : undefined;
   try {
-    const run = await setUp(plan, data, held, cb);
-    return await train(run, cb);
+    await prepareOutput(plan);
+    const data = openData(plan);
+    const held: Held = {};
+    try {
+      const run = await setUp(plan, data, held, cb);
+      return await train(run, cb);
+    } finally {
+      if (held.loader) await held.loader[Symbol.asyncDispose]();
+      held.trainer?.dispose();
+      held.group?.dispose();
+      data.dataset.close();
+    }
   } finally {
-    if (held.loader) await held.loader[Symbol.asyncDispose]();
-    held.trainer?.dispose();
-    held.group?.dispose();
-    data.dataset.close();
+    lock?.release();
   }
 }
 
