@@ -15,6 +15,9 @@ import { writeFileAtomic } from '../checkpoint/atomic';
 import { inspectHfDir } from '../checkpoint/hf';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { ioStep } from '../util/files';
+import { OutputLock } from '../util/lock';
+import { isPretrainingDir, realPath, refuseNonEmpty, replaceOwnFiles, selfAndAncestors, within } from '../util/outdir';
 import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
 import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../data/windows';
 import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
@@ -65,6 +68,8 @@ const finetuneSchema = z
     labelField: z.string().optional(),
     /** Maximum answer length in tokens (question answering). */
     maxAnswerLength: z.number().int().min(1).default(30),
+    /** Write into a non-empty `out` (only the files fine-tuning writes are replaced; see FINETUNE_FILES). */
+    overwrite: z.boolean().default(false),
   })
   .strict();
 
@@ -285,7 +290,29 @@ function loadTokenizer(o: FinetuneOptions, dir: string): ElectraTokenizer {
   }
 }
 
-/** Refuses, before any work, an output that cannot be written or that is not a model directory. */
+/** The files fine-tuning writes into `out` (the model, its tokenizer, the results): the only ones it replaces. */
+export const FINETUNE_FILES = ['config.json', 'model.safetensors', 'vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'eval_results.json'] as const;
+const MODEL_FILES = FINETUNE_FILES.filter((f) => f !== 'eval_results.json');
+
+/**
+ * Refuses, before anything is written, an `out` that is, contains or lies inside the model read
+ * (`model`, or `dir`, the directory its weights come from), or that is or lies inside a
+ * pre-training checkpoint or run directory: saving there would replace the model or break a
+ * later `pretrain --resume`.
+ */
+function checkOutPlace(o: FinetuneOptions, dir: string): void {
+  const out = realPath(o.out);
+  const models = [...new Set([realPath(o.model), realPath(dir)])];
+  if (models.includes(out)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} is the model directory ${o.model}: fine-tuning would replace the model it reads; choose another --out`);
+  for (const m of models) {
+    if (within(out, m)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} contains the model directory ${o.model}; choose another --out`);
+    if (within(m, out)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} lies inside the model directory ${o.model}; choose another --out`);
+  }
+  const run = selfAndAncestors(out).find(isPretrainingDir);
+  if (run) throw new ElectraError('ERR_CONFIG', `--out ${o.out} lies inside the pre-training checkpoint or run directory ${run}: writing there would break its resume; choose another --out`);
+}
+
+/** Refuses, before any work, an output that cannot be written. */
 function checkOutput(o: FinetuneOptions): void {
   const outParent = path.dirname(path.resolve(o.out));
   try {
@@ -293,9 +320,6 @@ function checkOutput(o: FinetuneOptions): void {
     fs.accessSync(outParent, fs.constants.W_OK);
   } catch (e) {
     throw new ElectraError('ERR_IO', `the output directory's parent ${outParent} is not writable: ${(e as Error).message}`, { cause: e });
-  }
-  if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0 && !fs.existsSync(path.join(o.out, 'config.json'))) {
-    throw new ElectraError('ERR_IO', `${o.out} exists and is not a model directory; refusing to replace it`);
   }
   if (o.windows > 1 && o.head !== 'sequence-classification' && o.head !== 'regression') {
     throw new ElectraError('ERR_CONFIG', `windows > 1 applies to sequence classification and regression, not ${o.head}`);
@@ -412,7 +436,7 @@ async function trainEpochs(r: EpochRun): Promise<{ epochs: EpochReport[]; best: 
     if (isBest) {
       best = report;
       since = 0;
-      await model.save(o.out, { extraFiles: r.extraFiles });
+      await saveBest(model, o.out, r.extraFiles);
     } else if (o.patience > 0 && ++since >= o.patience) {
       stoppedEarly = epoch < o.epochs;
       r.log(`early stop: no dev improvement for ${o.patience} epochs`);
@@ -420,6 +444,20 @@ async function trainEpochs(r: EpochRun): Promise<{ epochs: EpochReport[]; best: 
     }
   }
   return { epochs, best: best!, stoppedEarly };
+}
+
+/**
+ * Saves the model into `out`, replacing only fine-tuning's own files there: it is written
+ * (atomically) into a temporary directory inside `out`, whose files are then renamed into place.
+ */
+async function saveBest(model: Electra, out: string, extraFiles: string[]): Promise<void> {
+  const staging = path.join(out, `.best.tmp-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    await model.save(staging, { extraFiles });
+    ioStep(`move the model into ${out}`, () => replaceOwnFiles(staging, out, MODEL_FILES));
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /** The saved (best) model on the test split, when there is one. */
@@ -451,11 +489,22 @@ function writeResults(o: FinetuneOptions, summary: FinetuneSummary): void {
 /** Fine-tunes a model on a task (the engine of `electra finetune`). */
 export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
   const o = parseFinetuneOptions(input);
-  const log = cb.log ?? (() => {});
   const t0 = Date.now();
   const dir = resolveModelDir(o.model);
   const tok = loadTokenizer(o, dir);
+  checkOutPlace(o, dir);
   checkOutput(o);
+  const lock = OutputLock.acquire(o.out, 'finetune');
+  try {
+    refuseNonEmpty(path.resolve(o.out), o.overwrite, FINETUNE_FILES);
+    return await finetuneLocked(o, dir, tok, cb, t0);
+  } finally {
+    lock.release();
+  }
+}
+
+async function finetuneLocked(o: FinetuneOptions, dir: string, tok: ElectraTokenizer, cb: FinetuneCallbacks, t0: number): Promise<FinetuneSummary> {
+  const log = cb.log ?? (() => {});
   const { data, train } = loadTask(o, log);
   const model = await loadForTask(o, dir, o.head, data.labels);
   try {
