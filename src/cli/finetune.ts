@@ -30,6 +30,8 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --text-field F  --pair-field F  --label-field F   column names (text, text_pair, label)
   --tokenizer DIR     tokenizer, when the model directory has none
   --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json
+  --overwrite         write into a non-empty --out; only fine-tuning's own files are replaced
+                      (config.json, model.safetensors, tokenizer files, eval_results.json)
 
 SIGINT or SIGTERM stops after the current step and exits 130 or 143; the best model of the
 finished epochs stays in --out.`;
@@ -63,6 +65,7 @@ function parseFinetuneArgs(argv: string[]) {
     seed: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
+    overwrite: { type: 'boolean' },
   }).values;
 }
 
@@ -126,6 +129,7 @@ function finetuneOptions(v: FinetuneValues): FinetuneOptionsInput {
     device: v.device,
     precision: v.precision as 'fp32' | 'bf16' | undefined,
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
+    overwrite: v.overwrite ?? false,
   };
   for (const k of Object.keys(opts) as Array<keyof FinetuneOptionsInput>) if (opts[k] === undefined) delete opts[k];
   return opts;
