@@ -201,7 +201,7 @@ function compareQ8(q, f, H) {
  * The q8 export's accuracy on a spam-assassin fine-tune against fp32: the test split through
  * onnxruntime-node (batches of 32 sorted by length, truncated at 128 tokens), both models.
  */
-async function spamQ8(ortSession) {
+async function spamQ8(openGraph) {
   let dir = v.spam;
   if (dir === 'auto') {
     dir = path.join(os.tmpdir(), 'electra-embed-bench-spam');
@@ -219,7 +219,7 @@ async function spamQ8(ortSession) {
   const order = enc.map((_, i) => i).sort((a, b) => enc[a].ids.length - enc[b].ids.length);
   const res = {};
   for (const [k, f] of [['fp32', 'model.onnx'], ['q8', 'model_quantized.onnx']]) {
-    const s = await ortSession(path.join(out, 'onnx', f));
+    const s = await openGraph(path.join(out, 'onnx', f));
     const logits = new Float32Array(2 * enc.length);
     const t0 = process.hrtime.bigint();
     for (let b0 = 0; b0 < order.length; b0 += 32) {
@@ -262,8 +262,8 @@ async function spamQ8(ortSession) {
   const H = model.config.hidden_size;
   const hasEmbed = typeof model.embed === 'function'; // with the directory's vocab.txt
 
-  // onnxruntime-node, one session per exported graph
-  const ortSession = (file) =>
+  // onnxruntime-node, one loaded graph per exported model
+  const openGraph = (file) =>
     ort.InferenceSession.create(file, {
       executionProviders: ['cpu'],
       intraOpNumThreads: threads,
@@ -272,13 +272,13 @@ async function spamQ8(ortSession) {
       graphOptimizationLevel: 'all',
       extra: { session: { intra_op: { allow_spinning: v['ort-spin'] } } },
     });
-  const sessions = {};
-  for (const x of exporters) sessions[x] = await ortSession(info.onnx[x]);
+  const graphs = {};
+  for (const x of exporters) graphs[x] = await openGraph(info.onnx[x]);
 
   // our own export of the same weights: fp32 and q8
   const oursDir = path.join(work, 'electra-node-onnx');
   const exported = await E.exportOnnx(info.hf_dir, { out: oursDir, quantize: 'q8', tokenizer: false, overwrite: true });
-  for (const [k, f] of [['ours-fp32', 'model.onnx'], ['ours-q8', 'model_quantized.onnx']]) sessions[k] = await ortSession(path.join(oursDir, 'onnx', f));
+  for (const [k, f] of [['ours-fp32', 'model.onnx'], ['ours-q8', 'model_quantized.onnx']]) graphs[k] = await openGraph(path.join(oursDir, 'onnx', f));
 
   // python transformers
   const peer = pythonPeer([path.join(__dirname, 'hf_embed.py'), '--dir', info.hf_dir, '--ids', idsFile, '--len', String(T), '--threads', String(threads), '--attn', v['py-attn']]);
@@ -315,21 +315,21 @@ async function spamQ8(ortSession) {
       if (n) outs[name] = post(r);
       return { ms, cpu };
     };
-    const ortRun = (session) => async () => {
+    const ortRun = (graph) => async () => {
       const shape = [B, T];
       const feeds = {
         input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), shape),
         attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask, BigInt), shape),
         token_type_ids: new ort.Tensor('int64', new BigInt64Array(B * T), shape),
       };
-      const out = await session.run(feeds);
+      const out = await graph.run(feeds);
       return meanPool(out.last_hidden_state.data, mask, B, H);
     };
     const impls = {
       forward: local('forward', async () => meanPool((await model.forward(batch, { hidden: true })).hidden.data, mask, B, H)),
       py: async (n) => peer.ask({ batch: B, iters: n }),
     };
-    for (const x of [...exporters, 'ours-fp32', 'ours-q8']) impls[`ort-${x}`] = local(`ort-${x}`, ortRun(sessions[x]));
+    for (const x of [...exporters, 'ours-fp32', 'ours-q8']) impls[`ort-${x}`] = local(`ort-${x}`, ortRun(graphs[x]));
     if (hasEmbed) impls.embed = local('embed', () => model.embed(texts, { pooling: 'mean', normalize: false }), flatten);
     for (const [n, run] of Object.entries(impls)) {
       try {
@@ -399,7 +399,7 @@ async function spamQ8(ortSession) {
     if (limit !== null) console.log(`    ${r.impl} batch ${r.B}: ${(r.ms / r.ortMs).toFixed(2)}x of ORT (target <= ${limit}x): ${r.ms / r.ortMs <= limit ? 'met' : 'NOT met'}`);
   }
   console.log(`\n  exportOnnx sizes: model.onnx ${(exported.bytes.fp32 / 2 ** 20).toFixed(1)} MiB, model_quantized.onnx ${(exported.bytes.q8 / 2 ** 20).toFixed(1)} MiB (${((100 * exported.bytes.q8) / exported.bytes.fp32).toFixed(0)}%)`);
-  if (v.spam !== 'off') await spamQ8(ortSession);
+  if (v.spam !== 'off') await spamQ8(openGraph);
 })().catch((e) => {
   console.error(e);
   process.exit(1);

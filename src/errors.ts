@@ -1,6 +1,8 @@
 /**
  * Stable error codes. Every failure the library reports is an {@link ElectraError} with one of
- * these codes, naming what was wrong.
+ * these codes, naming what was wrong. Each is in the README's error table; `ERR_NATIVE` is the
+ * addon that is missing or cannot load, and the fallback for a failure inside the addon that no
+ * other code describes (a bug to report).
  */
 export type ErrorCode =
   | 'ERR_CONFIG'
@@ -18,7 +20,8 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_ABORTED'
   | 'ERR_DISTRIBUTED'
-  | 'ERR_TOKENIZER';
+  | 'ERR_TOKENIZER'
+  | 'ERR_LOCKED';
 
 /** The one error class of electra-node; `code` is stable, `message` says what and where. */
 export class ElectraError extends Error {
@@ -33,6 +36,7 @@ export class ElectraError extends Error {
 const KNOWN = new Set<string>([
   'ERR_CONFIG', 'ERR_INPUT', 'ERR_CHECKPOINT', 'ERR_DATA', 'ERR_OOM', 'ERR_BUSY', 'ERR_DISPOSED', 'ERR_DEVICE',
   'ERR_TORCH', 'ERR_NATIVE', 'ERR_LIBTORCH', 'ERR_DIVERGED', 'ERR_IO', 'ERR_ABORTED', 'ERR_DISTRIBUTED', 'ERR_TOKENIZER',
+  'ERR_LOCKED',
 ]);
 
 /** Turns an error from the addon (a plain Error with `code`) or from Node into an ElectraError. */

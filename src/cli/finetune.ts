@@ -1,7 +1,8 @@
 /** `electra finetune`: fine-tune a pre-trained ELECTRA on a labelled task. */
-import { ElectraError } from '../errors';
+import { ElectraError, toElectraError } from '../errors';
 import { setNumThreads } from '../runtime';
-import { finetune, type FinetuneOptionsInput } from '../train/finetune';
+import { finetune, type FinetuneCallbacks, type FinetuneOptionsInput } from '../train/finetune';
+import { interruptExitCode, type InterruptSignal } from '../train/stop';
 import type { TaskKind } from '../train/taskdata';
 import { num, parse } from './args';
 
@@ -28,10 +29,15 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --random-init       same architecture, random weights (baseline)
   --text-field F  --pair-field F  --label-field F   column names (text, text_pair, label)
   --tokenizer DIR     tokenizer, when the model directory has none
-  --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json`;
+  --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json
+  --overwrite         write into a non-empty --out; only fine-tuning's own files are replaced
+                      (config.json, model.safetensors, tokenizer files, eval_results.json)
 
-export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, {
+SIGINT or SIGTERM stops after the current step and exits 130 or 143; the best model of the
+finished epochs stays in --out.`;
+
+function parseFinetuneArgs(argv: string[]) {
+  return parse(argv, {
     model: { type: 'string' },
     task: { type: 'string' },
     head: { type: 'string' },
@@ -59,7 +65,14 @@ export async function run(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
-  });
+    overwrite: { type: 'boolean' },
+  }).values;
+}
+
+type FinetuneValues = ReturnType<typeof parseFinetuneArgs>;
+
+export async function run(argv: string[]): Promise<number> {
+  const v = parseFinetuneArgs(argv);
   if (v.help) {
     process.stdout.write(HELP + '\n');
     return 0;
@@ -67,6 +80,29 @@ export async function run(argv: string[]): Promise<number> {
   for (const k of ['model', 'task', 'out'] as const) if (!v[k]) throw new ElectraError('ERR_CONFIG', `--${k} is required`);
   const threads = num(v.threads, 'threads', { int: true, min: 1 });
   if (threads) setNumThreads(threads);
+  const interrupt = new Interrupt();
+  let s;
+  try {
+    s = await finetune(finetuneOptions(v), { ...progressCallbacks(), signal: interrupt.signal });
+  } catch (e) {
+    const err = toElectraError(e);
+    if (err.code !== 'ERR_ABORTED' || !interrupt.received) throw err;
+    // The step in flight finished; the best model of the epochs done so far stays in --out.
+    say(`electra finetune: ${interrupt.received}: stopped; the best model of the finished epochs (if any) is in ${v.out}`);
+    return interruptExitCode(interrupt.received);
+  } finally {
+    interrupt.dispose();
+  }
+  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
+  else {
+    say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
+    say(`model saved to ${s.out} (Hugging Face directory, with eval_results.json)`);
+  }
+  return 0;
+}
+
+/** The fine-tuning options from the command line (unset ones left out, for the defaults). */
+function finetuneOptions(v: FinetuneValues): FinetuneOptionsInput {
   const opts: FinetuneOptionsInput = {
     model: v.model!,
     task: v.task!,
@@ -93,12 +129,21 @@ export async function run(argv: string[]): Promise<number> {
     device: v.device,
     precision: v.precision as 'fp32' | 'bf16' | undefined,
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
+    overwrite: v.overwrite ?? false,
   };
   for (const k of Object.keys(opts) as Array<keyof FinetuneOptionsInput>) if (opts[k] === undefined) delete opts[k];
-  const say = (s: string) => process.stderr.write(s + '\n');
+  return opts;
+}
+
+function say(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+/** Progress on stderr: the step on a terminal, a line per epoch. */
+function progressCallbacks(): FinetuneCallbacks {
   const tty = process.stderr.isTTY;
   let lastDraw = 0;
-  const s = await finetune(opts, {
+  return {
     log: say,
     onStep: (m) => {
       const now = Date.now();
@@ -115,11 +160,40 @@ export async function run(argv: string[]): Promise<number> {
         .join('  ');
       say(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}  dev ${d}${r.best ? '  (best, saved)' : ''}  ${r.seconds.toFixed(0)} s`);
     },
-  });
-  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
-  else {
-    say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
-    say(`model saved to ${s.out} (Hugging Face directory, with eval_results.json)`);
+  };
+}
+
+/**
+ * SIGINT and SIGTERM stop fine-tuning after the current step (the best model saved at the end of
+ * an epoch is written atomically, so it stays whole); the command then exits 130 or 143. A second
+ * interrupt exits at once.
+ */
+class Interrupt implements Disposable {
+  readonly #ac = new AbortController();
+  received: InterruptSignal | null = null;
+  readonly #on = (sig: NodeJS.Signals): void => {
+    const s: InterruptSignal = sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+    if (this.received) process.exit(interruptExitCode(s));
+    this.received = s;
+    say(`\nelectra finetune: ${s}: finishing this step (again to abort)`);
+    this.#ac.abort();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.#on);
+    process.on('SIGTERM', this.#on);
   }
-  return 0;
+
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.#on);
+    process.off('SIGTERM', this.#on);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

@@ -1,5 +1,5 @@
 // Parallel, reproducible random numbers for CPU training. ATen's CPU bernoulli_/uniform_ draw
-// from one mt19937 stream element by element (serial: a fifth of a CPU step in a profile). Here
+// from one mt19937 stream element by element, on one thread. Here
 // each call takes one 64-bit seed from the default CPU generator and fills fixed-size chunks
 // from counter-based Philox streams in parallel: the result does not depend on the thread count,
 // and the generator state (saved in checkpoints) still determines everything, so resume stays
@@ -11,14 +11,12 @@
 #include <torch/torch.h>
 #include "common.h"
 #include "model/rng_kernels.h"
+#include "settings.h"
 
 namespace electra {
 
-// ELECTRA_PARALLEL_RNG=0 falls back to ATen's kernels (for comparison).
-inline bool parallelRng() {
-  static const bool on = envSwitchOn("ELECTRA_PARALLEL_RNG");
-  return on;
-}
+// Whether CPU draws take the parallel streams below (the setting parallelRng; off: ATen's kernels).
+inline bool parallelRng() { return settings().parallelRng; }
 
 inline uint64_t drawSeed() {
   auto gen = at::globalContext().defaultGenerator(at::kCPU);

@@ -1,12 +1,12 @@
 // A caching CPU allocator for training steps. Every step allocates and frees the same large
 // tensors ((B, N, V) generator logits, activations, gradients). glibc serves blocks over 32 MiB
 // with fresh mmaps, and a worker thread's arena unmaps freed heaps, so each step page-faults its
-// working set again: a quarter of a CPU step in a profile, twice as slow as PyTorch from Python
-// (whose main-thread arena keeps memory). Blocks of 1 MiB and more are kept on exact-size free
-// lists, up to a limit (RAM/8, at most 4 GiB), and reused, but only while a training step runs (CacheScope), so that
-// inference in a long-lived process (an Electron app) keeps glibc's usual behaviour; disposing a
-// trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
-// never destroyed (tensors may outlive any owner). ELECTRA_CPU_CACHE=0 disables it.
+// working set again (PyTorch from Python keeps it: its main-thread arena keeps memory). Blocks of
+// 1 MiB and more are kept on exact-size free lists, up to a limit (RAM/8, at most 4 GiB), and
+// reused, but only while a training step runs (Scope), so that inference in a long-lived process
+// (an Electron app) keeps glibc's usual behaviour; disposing a trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
+// never destroyed (tensors may outlive any owner). The setting cpuCache off leaves libtorch's own
+// allocator in place.
 #pragma once
 #include <c10/core/CPUAllocator.h>
 #include "common.h"
@@ -102,14 +102,13 @@ class CachingCpuAllocator final : public c10::Allocator {
   size_t limit_;
 };
 
-// Installs the caching allocator as libtorch's CPU allocator once per process.
-inline bool installCpuCache() {
-  static const bool on = [] {
-    if (!envSwitchOn("ELECTRA_CPU_CACHE")) return false;
-    c10::SetCPUAllocator(&CachingCpuAllocator::instance(), /*priority=*/10);
-    return true;
-  }();
-  return on;
+// Makes the caching allocator libtorch's CPU allocator (on), or libtorch's default one again
+// (off: the cached blocks are returned; blocks in use keep their deleter, which frees them).
+inline void useCpuCache(bool on) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  c10::SetCPUAllocator(on ? static_cast<c10::Allocator*>(&CachingCpuAllocator::instance()) : c10::GetDefaultCPUAllocator(), /*priority=*/10);
+  if (!on) CachingCpuAllocator::instance().trim();
 }
 
 }  // namespace electra

@@ -26,11 +26,6 @@ void AdamW::setLrScales(const std::vector<double>& scales) {
   for (size_t i = 0; i < scales.size(); i++) params_[i].lr_scale = scales[i];
 }
 
-bool AdamW::fusedEnabled() const {
-  static const bool env = envSwitchOn("ELECTRA_FUSED_ADAMW");
-  return o_.fused && env;
-}
-
 double AdamW::lrAt(int64_t step) const {
   double s = static_cast<double>(step);
   double warm = o_.warmup_steps > 0 ? std::min(1.0, s / static_cast<double>(o_.warmup_steps)) : 1.0;
@@ -40,8 +35,8 @@ double AdamW::lrAt(int64_t step) const {
 
 // Gradients are dropped, not zero-filled (PyTorch's set_to_none): the next backward pass then
 // keeps each incoming gradient as it is instead of filling a buffer with zeros and adding into it
-// (on an ELECTRA-Base step on the H100, 412 fill kernels and an add into each). A parameter that
-// gets no gradient is skipped by the update, as PyTorch's optimizers skip one whose grad is None.
+// (a fill kernel and an add for every parameter). A parameter that gets no gradient is skipped by
+// the update, as PyTorch's optimizers skip one whose grad is None.
 void AdamW::zeroGrad() {
   for (auto& p : params_) p.param.mutable_grad().reset();
 }
