@@ -180,7 +180,7 @@ class ElectraGraph {
         let h = this.linear(x, 'generator_predictions.dense', '/generator_predictions/dense');
         h = this.activation(h, 'gelu', '/generator_predictions/act');
         h = this.layerNorm(h, 'generator_predictions.LayerNorm', '/generator_predictions/LayerNorm');
-        // Tied to the word embeddings: logits = h @ E^T + bias (the transpose is folded when the session loads).
+        // Tied to the word embeddings: logits = h @ E^T + bias (the transpose is folded when onnxruntime loads the graph).
         const e = g.initializers.find((t) => t.name === 'electra.embeddings.word_embeddings.weight')!.name;
         const et = g.node('Transpose', [e], '/generator_lm_head/Transpose', [attr.ints('perm', [1, 0])]);
         h = g.node('MatMul', [h, et], '/generator_lm_head/MatMul');

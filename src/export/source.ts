@@ -11,7 +11,7 @@ import { numLabels, parseConfig, type ElectraConfig } from '../config';
 import type { Electra, Head } from '../electra';
 import { ElectraError } from '../errors';
 import { inspectHfDir, readWeights } from '../checkpoint/hf';
-import { isRegularFile } from '../checkpoint/paths';
+import { isRegularFile } from '../util/files';
 import { canonicalName } from '../checkpoint/statedict';
 import type { NamedTensor } from '../native';
 import { SUPPORTED_ACTIVATIONS, type Weight } from './electra-graph';

@@ -17,8 +17,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Electra } from '../../src/electra';
-import { loadSpamAssassin } from '../../src/data/finetune';
-import { ortRun, session } from '../native/onnx-helpers';
+import { loadSpamAssassin } from '../../src/data/builtins';
+import { ortRun, openGraph } from '../native/onnx-helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'electra.cjs');
@@ -45,8 +45,8 @@ test('q8 keeps >= 99% of the fp32 labels on the spam-assassin test split, within
   const texts = items.map((x) => x.text);
   const gold = items.map((x) => (x.label === 'spam' ? 1 : 0));
   const model = await Electra.load(modelDir);
-  const fp32 = await session(path.join(out, 'onnx', 'model.onnx'));
-  const q8 = await session(path.join(out, 'onnx', 'model_quantized.onnx'));
+  const fp32 = await openGraph(path.join(out, 'onnx', 'model.onnx'));
+  const q8 = await openGraph(path.join(out, 'onnx', 'model_quantized.onnx'));
   try {
     const ours = (await model.classify(texts, { batchSize: 32 })).map((c) => (c.label === 'spam' ? 1 : 0));
     // the same tokens as classify(): truncated to max_position_embeddings, batches sorted by length

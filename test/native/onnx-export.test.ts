@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { Electra } from '../../src/electra';
 import { exportOnnx } from '../../src/export';
 import { decodeModel, type ModelProto } from '../../src/export/proto';
-import { FIX, FIXTURE_HEADS, maxAbsDiff, ortRun, ours, randomBatch, relErr, session, type FixtureName } from './onnx-helpers';
+import { FIX, FIXTURE_HEADS, maxAbsDiff, ortRun, ours, randomBatch, relErr, openGraph, type FixtureName } from './onnx-helpers';
 
 const SHAPES: [number, number][] = [
   [1, 1],
@@ -43,7 +43,7 @@ describe('fp32 export: onnxruntime-node gives our outputs within 1e-4', () => {
           const out = path.join(tmp, `${name}-${opset}`);
           const r = await exportOnnx(path.join(FIX, name), { out, opset });
           expect(r.head).toBe(FIXTURE_HEADS[name]);
-          const s = await session(path.join(out, 'onnx', 'model.onnx'));
+          const s = await openGraph(path.join(out, 'onnx', 'model.onnx'));
           for (const [k, [B, T]] of SHAPES.entries()) {
             const batch = randomBatch(B, T, model.config.vocab_size, 100 * opset + k);
             const want = ours(await model.forward(batch));
@@ -68,7 +68,7 @@ describe('fp32 export: onnxruntime-node gives our outputs within 1e-4', () => {
       const r = await exportOnnx(model, { out, head: 'none' });
       expect(r.outputs).toEqual(['last_hidden_state']);
       expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).architectures).toEqual(['ElectraModel']);
-      const s = await session(path.join(out, 'onnx', 'model.onnx'));
+      const s = await openGraph(path.join(out, 'onnx', 'model.onnx'));
       const batch = randomBatch(2, 13, model.config.vocab_size, 5);
       const want = (await model.forward(batch, { hidden: true })).hidden!.data;
       expect(maxAbsDiff((await ortRun(s, batch)).last_hidden_state!, want)).toBeLessThan(1e-4);
@@ -92,7 +92,7 @@ describe('q8 export: within the stated tolerance of our fp32 outputs', () => {
     try {
       const out = path.join(tmp, `q8-${name}`);
       await exportOnnx(path.join(FIX, name), { out, quantize: 'q8' });
-      const s = await session(path.join(out, 'onnx', 'model_quantized.onnx'));
+      const s = await openGraph(path.join(out, 'onnx', 'model_quantized.onnx'));
       for (const [k, [B, T]] of SHAPES.slice(1).entries()) {
         const batch = randomBatch(B, T, model.config.vocab_size, 7 + k);
         const want = ours(await model.forward(batch));
@@ -192,8 +192,8 @@ describe('the files', () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(ext, 'config.json'), 'utf8'));
     expect(cfg['transformers.js_config']).toEqual({ dtype: 'fp32', use_external_data_format: { 'model.onnx': 1 } });
     const batch = randomBatch(2, 12, 99, 3);
-    const a = await ortRun(await session(path.join(inline, 'onnx', 'model.onnx')), batch);
-    const b = await ortRun(await session(path.join(ext, 'onnx', 'model.onnx')), batch);
+    const a = await ortRun(await openGraph(path.join(inline, 'onnx', 'model.onnx')), batch);
+    const b = await ortRun(await openGraph(path.join(ext, 'onnx', 'model.onnx')), batch);
     expect(maxAbsDiff(a.logits!, b.logits!)).toBe(0);
   });
 });

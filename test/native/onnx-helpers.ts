@@ -41,21 +41,21 @@ export function randomBatch(B: number, T: number, vocab: number, seed: number): 
 
 const i64 = (a: Int32Array | undefined, n: number) => (a ? BigInt64Array.from(a, BigInt) : new BigInt64Array(n));
 
-/** Runs a session on a batch; outputs by name as Float32Arrays. */
-export async function ortRun(session: ort.InferenceSession, b: Batch): Promise<Record<string, Float32Array>> {
+/** Runs a loaded graph on a batch; outputs by name as Float32Arrays. */
+export async function ortRun(graph: ort.InferenceSession, b: Batch): Promise<Record<string, Float32Array>> {
   const n = b.shape[0] * b.shape[1];
   const feeds = {
     input_ids: new ort.Tensor('int64', i64(b.inputIds, n), b.shape),
     attention_mask: new ort.Tensor('int64', b.attentionMask ? i64(b.attentionMask, n) : BigInt64Array.from({ length: n }, () => 1n), b.shape),
     token_type_ids: new ort.Tensor('int64', i64(b.tokenTypeIds, n), b.shape),
   };
-  const out = await session.run(feeds);
+  const out = await graph.run(feeds);
   const r: Record<string, Float32Array> = {};
   for (const [k, v] of Object.entries(out)) r[k] = v.data as Float32Array;
   return r;
 }
 
-export function session(file: string): Promise<ort.InferenceSession> {
+export function openGraph(file: string): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
 }
 
