@@ -29,7 +29,11 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --eval-every N      evaluate on held-out data every N updates (100)   --log-every N  metrics.jsonl rows (10)
   --save-every N      checkpoint every N updates (1000); one is always written at the end
   --keep K            keep the last K checkpoints (3)
-  --resume            continue from the last checkpoint in OUT (exact on CPU)
+  --resume            continue from the last checkpoint in OUT (exact on CPU); an incomplete one is ERR_CHECKPOINT
+  --resume-from DIR   continue from this checkpoint directory (an older one, or another run's)
+                      Resuming: --preset, sizes, --objective, --seed and the tokenizer must agree with the
+                      checkpoint (ERR_CONFIG); --lr, --warmup, --steps, --mask-prob, --temperature, --precision
+                      and the batch take the new value, with a notice (docs/reliability.md)
   --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
   --generator-bias B  zeros | unigram: the generator's output bias at the start (zeros, the paper);
                       unigram = log token frequencies of the data (keeps rare words' embeddings apart)
@@ -67,6 +71,7 @@ function parsePretrainArgs(argv: string[]) {
     'save-every': { type: 'string' },
     keep: { type: 'string' },
     resume: { type: 'boolean' },
+    'resume-from': { type: 'string' },
     'init-from': { type: 'string' },
     'generator-bias': { type: 'string' },
     temperature: { type: 'string' },
@@ -205,6 +210,9 @@ function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' | 'data
     saveEvery: num(v['save-every'], 'save-every', { int: true, min: 0 }),
     keep: num(v.keep, 'keep', { int: true, min: 1 }),
     resume: v.resume ?? false,
+    resumeFrom: v['resume-from'],
+    // Unset when not given: a resumed run checks the options given against its checkpoint.
+    ...(v.preset ? {} : { preset: undefined }),
     initFrom: v['init-from'],
     generatorBias: v['generator-bias'] as 'zeros' | 'unigram' | undefined,
     temperature: num(v.temperature, 'temperature', { min: 0 }),
