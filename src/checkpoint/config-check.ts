@@ -12,10 +12,21 @@ export interface ShapedName {
   shape: readonly number[];
 }
 
+/** Parameters of the body a config describes (embeddings, projection, encoder layers). */
+export function bodyParameters(c: ElectraConfig): number {
+  const E = c.embedding_size, H = c.hidden_size, I = c.intermediate_size;
+  const embeddings = E * (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) + 2 * E + (E !== H ? E * H + H : 0);
+  const layer = 4 * (H * H + H) + 2 * H + (H * I + I) + (I * H + H) + 2 * H;
+  return embeddings + c.num_hidden_layers * layer;
+}
+
 /**
- * ERR_CHECKPOINT when the config's sizes disagree with the weights: the number of encoder layers,
- * and the shapes of the embeddings, the attention and the feed-forward layer of the first
- * encoder layer. Tensors the file lacks are left to the state-dict match, which lists them.
+ * ERR_CHECKPOINT when the config's sizes disagree with the weights and the model it describes is
+ * larger than the weights (more than twice their elements, plus a head's worth): building it
+ * would allocate for nothing, or exhaust memory. Compared: the number of encoder layers, and the
+ * shapes of the embeddings, the attention and the feed-forward layer of the first encoder layer.
+ * A disagreement on a model of about the weights' size is left to the state-dict match, which
+ * lists every missing, unexpected and mis-shaped tensor.
  */
 export function checkConfigAgainstWeights(config: ElectraConfig, weights: readonly ShapedName[], where: string): void {
   const byName = new Map<string, readonly number[]>();
@@ -45,7 +56,8 @@ export function checkConfigAgainstWeights(config: ElectraConfig, weights: readon
   expect('embeddings.token_type_embeddings.weight', [config.type_vocab_size, E], ['type_vocab_size', 'embedding_size']);
   expect('encoder.layer.0.attention.self.query.weight', [H, H], ['hidden_size', 'hidden_size']);
   expect('encoder.layer.0.intermediate.dense.weight', [config.intermediate_size, H], ['intermediate_size', 'hidden_size']);
-  if (problems.length) {
-    throw new ElectraError('ERR_CHECKPOINT', `${where}: the config does not match the weights (refused before building the model): ${problems.join('; ')}`);
+  const elements = weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  if (problems.length && bodyParameters(config) > 2 * elements + 1_000_000) {
+    throw new ElectraError('ERR_CHECKPOINT', `${where}: the config does not match the weights (refused before building a model of ${bodyParameters(config).toExponential(2)} parameters from ${elements} weights): ${problems.join('; ')}`);
   }
 }

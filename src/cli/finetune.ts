@@ -25,6 +25,12 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --windows N         classification/regression: cut a long text into up to N windows of max-len
                       tokens instead (trained on each; scored as the mean of their logits) (1)
   --patience N        early stopping: epochs without dev improvement (2; 0 = off)
+  --metric M          the dev metric that picks the best epoch: accuracy|f1|mcc (classification),
+                      spearman|pearson (regression), f1|accuracy|precision|recall (tagging),
+                      f1|exactMatch (QA); default: accuracy, spearman, entity f1 (accuracy for
+                      plain tags), f1. A tie goes to the later epoch only if its dev loss is lower.
+  --scheme S          tagging: auto|iob1|iob2|bioes|plain (auto: detected from the tags; a given
+                      scheme is checked, e.g. an I- without its B- is an error under iob2)
   --train-limit N     use only N training examples (sample-efficiency runs)
   --random-init       same architecture, random weights (baseline)
   --text-field F  --pair-field F  --label-field F   column names (text, text_pair, label)
@@ -54,6 +60,8 @@ function parseFinetuneArgs(argv: string[]) {
     'max-len': { type: 'string' },
     windows: { type: 'string' },
     patience: { type: 'string' },
+    metric: { type: 'string' },
+    scheme: { type: 'string' },
     'train-limit': { type: 'string' },
     'random-init': { type: 'boolean' },
     'text-field': { type: 'string' },
@@ -121,6 +129,8 @@ function finetuneOptions(v: FinetuneValues): FinetuneOptionsInput {
     maxLength: num(v['max-len'], 'max-len', { int: true, min: 8 }),
     windows: num(v.windows, 'windows', { int: true, min: 1 }),
     patience: num(v.patience, 'patience', { int: true, min: 0 }),
+    metric: v.metric,
+    scheme: v.scheme as FinetuneOptionsInput['scheme'],
     trainLimit: num(v['train-limit'], 'train-limit', { int: true, min: 1 }),
     randomInit: v['random-init'] ?? false,
     textField: v['text-field'],

@@ -4,6 +4,7 @@
  * signals to them, and stops them all when one fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,8 +21,9 @@ like torchrun. Example: electra launch --nproc 2 -- pretrain --data data --token
   --master-addr A   address of rank 0's node (127.0.0.1; required with --nnodes > 1)
   --master-port P   a free TCP port on it (29500; on one node a free one is picked when not given)
   --threads N       libtorch threads per process (default: cores / nproc)
-Rank 0 writes the logs, metrics and checkpoints; --batch is per process. Each rank's output
-other than rank 0's is prefixed with [rank r]. SIGINT and SIGTERM are forwarded to the ranks;
+Rank 0 writes the logs, metrics and checkpoints; --batch is per process. With pretrain --corpus,
+rank 0 trains the vocabulary and prepares the data under --out while the other ranks wait.
+Each rank's output other than rank 0's is prefixed with [rank r]. SIGINT and SIGTERM are forwarded to the ranks;
 the job exits with rank 0's code (130 or 143 for an interrupted pre-training run, its checkpoint written).`;
 
 function freePort(): Promise<number> {
@@ -51,6 +53,8 @@ interface LaunchPlan {
   threads: number;
   /** The electra command each rank runs (after --). */
   cmd: string[];
+  /** Identifies the job: random on one node, the rendezvous address on several (every node must agree). */
+  jobId: string;
 }
 
 /** The launch from the command line; undefined after --help. */
@@ -81,7 +85,8 @@ async function planLaunch(argv: string[]): Promise<LaunchPlan | undefined> {
   const port = num(v['master-port'], 'master-port', { int: true, min: 1, max: 65535 }) ?? (nnodes === 1 ? await freePort() : 29500);
   const { cpus } = await import('node:os');
   const threads = num(v.threads, 'threads', { int: true, min: 1 }) ?? Math.max(1, Math.floor(cpus().length / nproc));
-  return { nproc, nodeRank, world: nproc * nnodes, addr, port, threads, cmd };
+  const jobId = nnodes === 1 ? randomBytes(8).toString('hex') : `${addr}-${port}`;
+  return { nproc, nodeRank, world: nproc * nnodes, addr, port, threads, cmd, jobId };
 }
 
 /** Copies a rank's output line by line, each line prefixed with the rank. */
@@ -114,6 +119,8 @@ class Ranks {
       GROUP_RANK: String(plan.nodeRank),
       MASTER_ADDR: plan.addr,
       MASTER_PORT: String(plan.port),
+      // Names this job's files (pretrain --corpus: rank 0's "corpus ready" note); the same on every node.
+      ELECTRA_LAUNCH_ID: plan.jobId,
       OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? String(plan.threads),
     };
     const cli = path.join(packageRoot(), 'bin', 'electra.cjs');

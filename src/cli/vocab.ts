@@ -63,22 +63,23 @@ export async function run(argv: string[]): Promise<number> {
   }
   const t0 = Date.now();
   const limit = num(values['limit-alphabet'] as string | undefined, 'limit-alphabet', { int: true, min: 1 });
+  const opts: TrainVocabularyOptions = {
+    size: num(values.size as string | undefined, 'size', { int: true, min: 7 }) ?? 30522,
+    minFrequency: num(values['min-frequency'] as string | undefined, 'min-frequency', { int: true, min: 1 }) ?? 2,
+    ...(limit !== undefined ? { limitAlphabet: limit } : {}),
+    lowercase,
+    stripAccents,
+    corpusOptions: {
+      ...(format ? { format: format as 'auto' | 'text' | 'jsonl' } : {}),
+      ...(values['text-field'] ? { textField: values['text-field'] as string } : {}),
+      ...(boundary ? { docBoundary: boundary as 'blank-line' | 'file' } : {}),
+    },
+  };
   const dir = path.resolve(out);
   const lock = OutputLock.acquire(dir, 'vocab');
   try {
     checkVocabOut(dir, values.overwrite === true);
-    return await trainAndSave(corpus, out, t0, {
-      size: num(values.size as string | undefined, 'size', { int: true, min: 7 }) ?? 30522,
-      minFrequency: num(values['min-frequency'] as string | undefined, 'min-frequency', { int: true, min: 1 }) ?? 2,
-      ...(limit !== undefined ? { limitAlphabet: limit } : {}),
-      lowercase,
-      stripAccents,
-      corpusOptions: {
-        ...(format ? { format: format as 'auto' | 'text' | 'jsonl' } : {}),
-        ...(values['text-field'] ? { textField: values['text-field'] as string } : {}),
-        ...(boundary ? { docBoundary: boundary as 'blank-line' | 'file' } : {}),
-      },
-    });
+    return await trainAndSave(corpus, out, t0, opts);
   } finally {
     lock.release();
   }

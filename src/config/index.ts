@@ -131,7 +131,13 @@ export function configToJson(c: ElectraConfig, architecture?: string): Record<st
 }
 
 export function writeConfigFile(file: string, c: ElectraConfig, architecture?: string): void {
-  fs.writeFileSync(file, JSON.stringify(configToJson(c, architecture), null, 2) + '\n');
+  // Checked first: a malformed config is ERR_CONFIG, and is never written.
+  const json = JSON.stringify(configToJson(parseConfig(c), architecture), null, 2) + '\n';
+  try {
+    fs.writeFileSync(file, json);
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** A preset: the discriminator shape, the generator's hidden fraction and pre-training defaults. */

@@ -83,6 +83,7 @@ export class ExampleBuilder {
 
   /** @param opts see {@link ExampleBuilderOptions} */
   constructor(opts: ExampleBuilderOptions) {
+    if (opts === null || typeof opts !== 'object') throw new ElectraError('ERR_CONFIG', 'ExampleBuilder: options must be an object');
     if (!Number.isInteger(opts.maxLength) || opts.maxLength < 8) throw new ElectraError('ERR_CONFIG', `maxLength must be an integer >= 8, got ${opts.maxLength}`);
     this.#maxLength = opts.maxLength;
     this.#target = opts.maxLength;

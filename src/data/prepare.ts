@@ -97,6 +97,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const lock = OutputLock.acquire(out, 'prepare');
   try {
     refuseOldDataset(out, opts.overwrite ?? false);
+    clearDeadStaging(out);
     // Built beside the old dataset and swapped in at the end: a failure or an interrupt
     // (the lock's release removes the staging directory) leaves the old one as it was.
     const staging = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
@@ -260,6 +261,15 @@ function refuseOldDataset(out: string, overwrite: boolean): void {
   if (old.length && !overwrite) {
     throw new ElectraError('ERR_CONFIG', `${out} already holds a prepared dataset (${old.length} file(s)); pass overwrite (--force) to replace it`);
   }
+}
+
+/**
+ * Removes the staging directories of earlier runs on `out` that were killed (SIGKILL): with the
+ * lock held, no other run is building one. They only ever hold an incomplete new dataset.
+ */
+function clearDeadStaging(out: string): void {
+  const re = new RegExp(`^\\.${path.basename(out).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.tmp-\\d+-[0-9a-z]+$`);
+  for (const n of fs.readdirSync(path.dirname(out))) if (re.test(n)) fs.rmSync(path.join(path.dirname(out), n), { recursive: true, force: true });
 }
 
 /**

@@ -112,13 +112,18 @@ export function checkTexts(x: unknown, what: string, pairs: boolean): TextInput[
     if (s.trim() === '') throw new ElectraError('ERR_INPUT', `${what}: ${name} is empty`);
     return s;
   };
-  return list.map((v, i) => {
+  // A plain loop, not map: map skips the holes of a sparse array (new Array(3)).
+  const out: TextInput[] = [];
+  for (let i = 0; i < list.length; i++) out.push(checkEntry(list[i], i));
+  return out;
+  function checkEntry(v: unknown, i: number): TextInput {
+    if (!(i in list)) throw new ElectraError('ERR_INPUT', `${what}: texts[${i}] is missing (a sparse array)`);
     if (Array.isArray(v) && pairs) {
       if (v.length !== 2) throw new ElectraError('ERR_INPUT', `${what}: texts[${i}] must be a string or a [text, pair] array of two strings`);
       return [checkOne(v[0], `texts[${i}][0]`), checkOne(v[1], `texts[${i}][1]`)] as const;
     }
     return checkOne(v, typeof x === 'string' ? 'the text' : `texts[${i}]`);
-  });
+  }
 }
 
 function describe(v: unknown): string {

@@ -349,7 +349,13 @@ export class ElectraTokenizer {
 
   /** Text of ids (pieces joined, `##` removed); special tokens skipped unless asked. */
   async decode(ids: ArrayLike<number>, skipSpecialTokens = true): Promise<string> {
-    return hfCall('decode', () => this.#tk.decode(Array.from(ids), skipSpecialTokens));
+    // An array or a typed array of ids in the vocabulary: an array-like object's length is not trusted.
+    if (!Array.isArray(ids) && !(ArrayBuffer.isView(ids) && !(ids instanceof DataView))) throw new ElectraError('ERR_INPUT', 'decode: ids must be an array or a typed array of token ids');
+    const list = Array.from(ids as ArrayLike<number>);
+    const bad = list.findIndex((x, i) => !(i in list) || !Number.isInteger(x) || x < 0 || x >= this.vocabSize);
+    if (bad >= 0) throw new ElectraError('ERR_INPUT', `decode: ids[${bad}] = ${String(list[bad])} is not a token id in [0, ${this.vocabSize})`);
+    if (typeof skipSpecialTokens !== 'boolean') throw new ElectraError('ERR_INPUT', 'decode: skipSpecialTokens must be a boolean');
+    return hfCall('decode', () => this.#tk.decode(list, skipSpecialTokens));
   }
 
   /** The `tokenizer.json` text of this tokenizer. */

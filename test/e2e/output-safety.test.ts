@@ -218,7 +218,9 @@ describe('prepare --force keeps the old dataset until the new one is complete (i
     expect(leftovers()).toEqual([]);
   }, 120_000);
 
-  test('a successful --force replaces the dataset and keeps the other files', () => {
+  test('a successful --force replaces the dataset, keeps the other files and clears a killed run\'s staging directory', () => {
+    fs.mkdirSync(path.join(path.dirname(data), `.${path.basename(data)}.tmp-99999999-abc`));
+    fs.writeFileSync(path.join(path.dirname(data), `.${path.basename(data)}.tmp-99999999-abc`, 'shard-00000.bin'), 'partial');
     const corpus = path.join(s.dir, 'other.txt');
     writeCorpus(corpus, 40, 9);
     const r = cli(['prepare', '--force', '--corpus', corpus, '--vocab', s.tokenizer, '--out', data, '--max-len', '32', '--workers', '0', '--no-progress']);
