@@ -35,3 +35,4 @@ export { answer, type Answer, type AnswerOptions, type QAInput } from './infer/q
 export { detectBatch, type Detection, type DetectOptions } from './infer/detect';
 export { type TextInput, type InferOptions } from './infer/common';
 export { ProcessGroup, distributedFromEnv, type DistributedInit } from './train/distributed';
+export { resolveModel, downloadModel, scanCache, removeFromCache, parseHubId, hubSettings, type HubOptions, type ResolveOptions, type Snapshot, type HubRef, type CachedRepo, type CachedRevision, type DownloadProgress, type HubFiles } from './hub';

@@ -4,6 +4,8 @@ import { setNumThreads } from '../runtime';
 import { finetune, type FinetuneOptionsInput } from '../train/finetune';
 import type { TaskKind } from '../train/taskdata';
 import { num, parse } from './args';
+import { resolveModel } from '../hub';
+import { cliHub } from './hub';
 
 const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --out DIR [options]
 
@@ -68,13 +70,13 @@ export async function run(argv: string[]): Promise<number> {
   const threads = num(v.threads, 'threads', { int: true, min: 1 });
   if (threads) setNumThreads(threads);
   const opts: FinetuneOptionsInput = {
-    model: v.model!,
+    model: await resolveModel(v.model!, cliHub),
     task: v.task!,
     out: v.out!,
     head: v.head as TaskKind | undefined,
     dev: v.dev,
     test: v.test,
-    tokenizer: v.tokenizer,
+    tokenizer: await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' }),
     epochs: num(v.epochs, 'epochs', { int: true, min: 1 }),
     lr: num(v.lr, 'lr', { min: Number.MIN_VALUE }),
     batch: num(v.batch, 'batch', { int: true, min: 1 }),

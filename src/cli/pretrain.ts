@@ -4,6 +4,8 @@ import { ElectraError } from '../errors';
 import { pretrain, type RunOptionsInput } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
 import { cudaGraphOf, num, parse } from './args';
+import { resolveModel } from '../hub';
+import { cliHub } from './hub';
 
 const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
 
@@ -80,7 +82,8 @@ export async function run(argv: string[]): Promise<number> {
   const steps = num(v.steps, 'steps', { int: true, min: 1 })!;
   const out = path.resolve(v.out);
   let data = v.data;
-  let tokenizer = v.tokenizer;
+  // With --corpus, --tokenizer names the directory to train a vocabulary into (or reuse): a local path.
+  let tokenizer = v.corpus ? v.tokenizer : await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' });
   const preset = (v.preset ?? 'small') as RunOptionsInput['preset'];
   if (v.corpus && v.data) throw new ElectraError('ERR_CONFIG', 'give either --corpus or --data, not both');
   if (v.corpus && Number(process.env.WORLD_SIZE ?? 1) > 1) {
@@ -114,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
     saveEvery: num(v['save-every'], 'save-every', { int: true, min: 0 }),
     keep: num(v.keep, 'keep', { int: true, min: 1 }),
     resume: v.resume ?? false,
-    initFrom: v['init-from'],
+    initFrom: await resolveModel(v['init-from'], cliHub),
     generatorBias: v['generator-bias'] as 'zeros' | 'unigram' | undefined,
     temperature: num(v.temperature, 'temperature', { min: 0 }),
     maxSeconds: num(v['max-seconds'], 'max-seconds', { min: 0 }),

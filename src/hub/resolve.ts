@@ -179,7 +179,7 @@ export async function resolveModel(idOrDir: string | undefined, opts: ResolveOpt
     return (await downloadModel(idOrDir, opts)).path;
   } catch (e) {
     // `runs/x` reads as a Hub id too: say that no such directory exists either.
-    if (e instanceof ElectraError && ['ERR_NOT_FOUND', 'ERR_AUTH', 'ERR_OFFLINE'].includes(e.code) && !idOrDir.includes('@')) {
+    if (e instanceof ElectraError && ['ERR_NOT_FOUND', 'ERR_AUTH', 'ERR_OFFLINE', 'ERR_NETWORK'].includes(e.code) && !idOrDir.includes('@')) {
       throw new ElectraError(e.code, `${e.message} (there is no local directory ${idOrDir} either)`, { cause: e });
     }
     throw e;

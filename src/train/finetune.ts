@@ -12,6 +12,7 @@ import { parseConfig, type ElectraConfig } from '../config';
 import { Electra, type Head } from '../electra';
 import { ElectraError } from '../errors';
 import { inspectHfDir } from '../checkpoint/hf';
+import { resolveModel } from '../hub';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
@@ -280,8 +281,8 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
   const log = cb.log ?? (() => {});
   const t0 = Date.now();
   const kind = o.head;
-  const dir = resolveModelDir(o.model);
-  const tokDir = o.tokenizer ?? dir;
+  const dir = resolveModelDir(await resolveModel(o.model));
+  const tokDir = (await resolveModel(o.tokenizer, { files: 'tokenizer' })) ?? dir;
   let tok: ElectraTokenizer;
   try {
     tok = ElectraTokenizer.load(tokDir);

@@ -12,6 +12,7 @@ import { BatchLoader, type Batch } from '../data/loader';
 import { checkVocab, PretrainDataset, type Cursor } from '../data/dataset';
 import { Progress } from '../data/progress';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { resolveModel } from '../hub';
 import type { NativeBatch } from '../native';
 import { Pretrainer, type StepMetrics } from './pretrainer';
 import { trainerOptionsSchema } from './options';
@@ -155,6 +156,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
   const parsed = runOptionsSchema.safeParse(input);
   if (!parsed.success) throw new ElectraError('ERR_CONFIG', `pretrain: ${formatIssues(parsed.error)}`);
   const o = parsed.data;
+  o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
   const preset = PRESETS[o.preset as PresetName];
   const batchSize = o.batch ?? preset.batch;
   const out = path.resolve(o.out);
@@ -217,7 +219,7 @@ export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): P
         special: tokenizer.specialIds,
       });
       if (o.initFrom) {
-        const parts = await trainer.loadWeights(o.initFrom);
+        const parts = await trainer.loadWeights(await resolveModel(o.initFrom));
         if (lead) process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
       } else if (o.generatorBias === 'unigram') {
         // Every rank computes the same counts (the same deterministic sample of the training view).

@@ -237,7 +237,7 @@ describe('downloads', () => {
     const s = await downloadModel('tiny/disc', opts());
     const blob = path.join(cache, 'models--tiny--disc', 'blobs', sha256(body));
     const bad = Buffer.from(body);
-    bad[100] ^= 1;
+    bad[100] = bad[100]! ^ 1;
     fs.writeFileSync(blob, bad); // same size: only a hash finds it
     hub.log.length = 0;
     await downloadModel('tiny/disc', opts());

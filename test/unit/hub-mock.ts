@@ -175,7 +175,8 @@ export class MockHub {
     let body = full;
     if (fault?.kind === 'corrupt') {
       body = Buffer.from(full);
-      body[Math.floor(body.length / 2)] ^= 0xff;
+      const i = Math.floor(body.length / 2);
+      body[i] = body[i]! ^ 0xff;
     }
     let start = 0;
     let status = 200;
