@@ -72,6 +72,8 @@ export class MockHub {
   readonly faults = new Map<string, Fault[]>();
   /** Bytes per chunk and ms between chunks of a body (to let a test kill a download midway). */
   throttle: { chunk: number; delayMs: number } | undefined;
+  /** Called after each chunk of a body reaches the kernel: the URL path and the bytes sent in this response. */
+  onSent: ((urlPath: string, sent: number) => void) | undefined;
   private blobs = new Map<string, Buffer>();
   private hub!: http.Server;
   private cdn!: http.Server;
@@ -157,7 +159,7 @@ export class MockHub {
         etag: `"${gitBlobSha1(Buffer.from(`pointer ${sha256(body)}`))}"`,
       });
     }
-    this.sendBody(q, r, body, { 'x-repo-commit': commit, etag: `W/"${gitBlobSha1(body)}"` }, fault);
+    this.sendBody(q, r, body, { 'x-repo-commit': commit, etag: `W/"${gitBlobSha1(body)}"` }, fault, url);
   }
 
   private onCdn(q: http.IncomingMessage, r: http.ServerResponse): void {
@@ -168,10 +170,10 @@ export class MockHub {
     if (!body) return end(r, 404, {});
     const fault = this.takeFault(p);
     if (fault?.kind === 'status') return end(r, fault.status, {});
-    this.sendBody(q, r, body, { etag: `"${m![1]}"` }, fault);
+    this.sendBody(q, r, body, { etag: `"${m![1]}"` }, fault, p);
   }
 
-  private sendBody(q: http.IncomingMessage, r: http.ServerResponse, full: Buffer, headers: Record<string, string>, fault: Fault | undefined): void {
+  private sendBody(q: http.IncomingMessage, r: http.ServerResponse, full: Buffer, headers: Record<string, string>, fault: Fault | undefined, urlPath: string): void {
     let body = full;
     if (fault?.kind === 'corrupt') {
       body = Buffer.from(full);
@@ -207,7 +209,11 @@ export class MockHub {
       const chunk = body.subarray(off, off + n);
       off += n;
       // Next chunk once this one is handed to the kernel, so a drop happens after exactly `after` bytes.
-      r.write(chunk, () => (delay > 0 ? setTimeout(pump, delay) : setImmediate(pump)));
+      r.write(chunk, () => {
+        this.onSent?.(urlPath, off);
+        if (delay > 0) setTimeout(pump, delay);
+        else setImmediate(pump);
+      });
     };
     pump();
   }
