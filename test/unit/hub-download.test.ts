@@ -444,6 +444,21 @@ describe('resolveModel', () => {
 });
 
 describe('electra cache ls / rm (functions)', () => {
+  test('@huggingface/hub scanCacheDir reads our cache: the same repos, sizes, revisions and refs', async () => {
+    await downloadModel('tiny/disc', opts());
+    await downloadModel('tiny/gen-bin@main', opts());
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { scanCacheDir } = require('@huggingface/hub') as {
+      scanCacheDir: (dir: string) => Promise<{ repos: { id: { name: string; type: string }; size: number; filesCount: number; revisions: { commitOid: string; refs: string[]; files: unknown[] }[] }[]; warnings: Error[] }>;
+    };
+    const theirs = await scanCacheDir(cache);
+    expect(theirs.warnings).toEqual([]);
+    const ours = scanCache(cache);
+    expect(theirs.repos.map((r) => ({ repo: r.id.name, type: r.id.type, size: r.size, revisions: r.revisions.map((v) => ({ commit: v.commitOid, refs: v.refs, files: v.files.length })) })).sort((x, y) => x.repo.localeCompare(y.repo))).toEqual(
+      ours.map((r) => ({ repo: r.repo, type: 'model', size: r.size, revisions: r.revisions.map((v) => ({ commit: v.commit, refs: v.refs, files: v.files.length })) })),
+    );
+  });
+
   test('sizes count each blob once; removing a revision keeps blobs another revision uses', async () => {
     const repo = repoFromDir(DISC, MODEL_FILES, 'rm-test');
     hub.add('tiny/rm', repo);
