@@ -182,6 +182,11 @@ async function getOnce(s: HubSettings, meta: FileMeta, inc: string, report: (byt
         throw writeFailure(inc, e);
       }
       bytes += (chunk as Buffer).length;
+      if (meta.size !== undefined && bytes > meta.size) {
+        res.destroy();
+        fs.rmSync(inc, { force: true });
+        throw new ElectraError('ERR_NETWORK', `${meta.location} sent more than the ${meta.size} bytes the Hub announced: refused`);
+      }
       report(bytes, false);
     }
     fs.fsyncSync(fd);

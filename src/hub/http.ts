@@ -59,6 +59,10 @@ export function send(url: string, method: 'HEAD' | 'GET', headers: Record<string
       reject(new ElectraError('ERR_INPUT', `not a URL: ${url}`, { cause: e }));
       return;
     }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      reject(new ElectraError('ERR_NETWORK', `refusing to fetch ${u.protocol}// URL ${url} (a redirect out of http and https)`));
+      return;
+    }
     const mod = u.protocol === 'https:' ? https : http;
     const req = mod.request(u, { method, headers: { 'user-agent': 'electra-node', ...headers }, agent: false }, resolve);
     // Socket inactivity, during the headers and the body alike.

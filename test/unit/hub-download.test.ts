@@ -232,6 +232,15 @@ describe('downloads', () => {
     snapshotIntact(path.join(cache, 'models--tiny--disc'));
   });
 
+  test('a server that sends more bytes than announced is cut off', async () => {
+    const body = read(path.join(DISC, 'model.safetensors'));
+    hub.fault(hub.cdnPath(body), { kind: 'oversize', extra: 100000 });
+    const e = await failure(downloadModel('tiny/disc', opts()));
+    expect(e.code).toBe('ERR_NETWORK');
+    expect(e.message).toMatch(/sent more than the \d+ bytes the Hub announced/);
+    expect(fs.readdirSync(path.join(cache, 'models--tiny--disc', 'blobs')).filter((b) => b.endsWith('.incomplete'))).toEqual([]);
+  });
+
   test('with verify, a corrupted cached blob is refused and fetched again (a cached file is trusted otherwise, as in Python)', async () => {
     const body = read(path.join(DISC, 'model.safetensors'));
     const s = await downloadModel('tiny/disc', opts());

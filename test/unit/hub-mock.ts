@@ -38,7 +38,9 @@ export type Fault =
   /** Answer with this status instead. */
   | { kind: 'status'; status: number }
   /** Ignore the Range header (answer 200 with the whole body). */
-  | { kind: 'ignore-range' };
+  | { kind: 'ignore-range' }
+  /** Send this many bytes more than the file has. */
+  | { kind: 'oversize'; extra: number };
 
 export interface LoggedRequest {
   server: 'hub' | 'cdn';
@@ -175,6 +177,7 @@ export class MockHub {
 
   private sendBody(q: http.IncomingMessage, r: http.ServerResponse, full: Buffer, headers: Record<string, string>, fault: Fault | undefined, urlPath: string): void {
     let body = full;
+    if (fault?.kind === 'oversize') body = Buffer.concat([full, Buffer.alloc(fault.extra, 0x41)]);
     if (fault?.kind === 'corrupt') {
       body = Buffer.from(full);
       const i = Math.floor(body.length / 2);
