@@ -4,7 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElectraError } from '../../src/errors';
 import { removeFromCache, scanCache } from '../../src/hub/cache';
+import { progressFor } from '../../src/hub/progress';
 import { downloadModel, resolveModel, type ResolveOptions } from '../../src/hub/resolve';
+import { hubSettings, type DownloadProgress } from '../../src/hub/settings';
 import { FIXTURES, MODEL_FILES, MockHub, commitId, gitBlobSha1, repoFromDir, sha256, type MockRepo } from './hub-mock';
 
 // The module object itself (not an import namespace) so that jest can spy on its functions.
@@ -344,6 +346,27 @@ describe('downloads', () => {
     expect(fs.existsSync(a.path)).toBe(true);
     expect(hub.requests('cdn')).toEqual([]); // the weights blob is shared
     expect(fs.realpathSync(path.join(s.path, 'model.safetensors'))).toBe(fs.realpathSync(path.join(a.path, 'model.safetensors')));
+  });
+});
+
+describe('progress', () => {
+  test('a callback sees each file grow to its size; a TTY gets a bar that ends with a newline', async () => {
+    const events: DownloadProgress[] = [];
+    hub.throttle = { chunk: 8192, delayMs: 1 };
+    await downloadModel('tiny/disc', opts({ progress: (p) => events.push(p) }));
+    const weights = events.filter((e) => e.file === 'model.safetensors');
+    const size = read(path.join(DISC, 'model.safetensors')).length;
+    expect(weights.length).toBeGreaterThan(3);
+    expect(weights.every((e, i) => i === 0 || e.bytes >= weights[i - 1]!.bytes)).toBe(true);
+    expect(weights[weights.length - 1]).toEqual({ repo: 'tiny/disc', file: 'model.safetensors', bytes: size, total: size, done: true });
+    let out = '';
+    const tty = { isTTY: true, columns: 100, write: (s: string) => (out += s) } as unknown as NodeJS.WriteStream;
+    const bar = progressFor(hubSettings({ progress: true }), tty)!;
+    bar({ repo: 'r/m', file: 'model.safetensors', bytes: 0, total: 2e6, done: false });
+    bar({ repo: 'r/m', file: 'model.safetensors', bytes: 2e6, total: 2e6, done: true });
+    expect(out).toMatch(/model\.safetensors \[#+\] 100% 2\.0\/2\.0 MB .* MB\/s\x1b\[K\n$/);
+    expect(progressFor(hubSettings({ progress: true }), { isTTY: false } as NodeJS.WriteStream)).toBeUndefined();
+    expect(progressFor(hubSettings({}, { HOME: '/h', HF_HUB_DISABLE_PROGRESS_BARS: '1' }), tty)).toBeUndefined();
   });
 });
 
