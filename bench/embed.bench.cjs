@@ -181,10 +181,10 @@ const maxAbs = (a, b) => {
   const H = model.config.hidden_size;
   const hasEmbed = typeof model.embed === 'function'; // with the directory's vocab.txt
 
-  // onnxruntime-node, one session per exported graph
-  const sessions = {};
+  // onnxruntime-node: one loaded graph per exporter
+  const ortGraphs = {};
   for (const x of exporters) {
-    sessions[x] = await ort.InferenceSession.create(info.onnx[x], {
+    ortGraphs[x] = await ort.InferenceSession.create(info.onnx[x], {
       executionProviders: ['cpu'],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -227,21 +227,21 @@ const maxAbs = (a, b) => {
       if (n) outs[name] = post(r);
       return { ms, cpu };
     };
-    const ortRun = (session) => async () => {
+    const ortRun = (graph) => async () => {
       const shape = [B, T];
       const feeds = {
         input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), shape),
         attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask, BigInt), shape),
         token_type_ids: new ort.Tensor('int64', new BigInt64Array(B * T), shape),
       };
-      const out = await session.run(feeds);
+      const out = await graph.run(feeds);
       return meanPool(out.last_hidden_state.data, mask, B, H);
     };
     const impls = {
       forward: local('forward', async () => meanPool((await model.forward(batch, { hidden: true })).hidden.data, mask, B, H)),
       py: async (n) => peer.ask({ batch: B, iters: n }),
     };
-    for (const x of exporters) impls[`ort-${x}`] = local(`ort-${x}`, ortRun(sessions[x]));
+    for (const x of exporters) impls[`ort-${x}`] = local(`ort-${x}`, ortRun(ortGraphs[x]));
     if (hasEmbed) impls.embed = local('embed', () => model.embed(texts, { pooling: 'mean', normalize: false }), flatten);
     for (const [n, run] of Object.entries(impls)) {
       try {

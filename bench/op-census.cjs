@@ -14,8 +14,8 @@
  *
  * --bf16 runs both sides under bf16 autocast on the CPU (ours through the test-only
  * ELECTRA_TEST_CPU_AUTOCAST=1, which runs the CUDA path's mixed precision on the CPU), which is
- * what the GPU trains with. --variant sets native A/B switches (ELECTRA_BF16_LAYERNORM=1, ...)
- * for our side. The step is the same as bench/pretrain-step.cjs's (same config, same batch,
+ * what the GPU trains with. --variant sets A/B overrides (docs/switches.md: ELECTRA_PARALLEL_RNG=0,
+ * ...) for our side. The step is the same as bench/pretrain-step.cjs's (same config, same batch,
  * the peer with fused AdamW and gradients set to none). --shapes counts calls by operator and
  * input shapes (which tells call sites apart: a weight-sized copy from an activation-sized one);
  * --op REGEX then keeps the operators whose names match.
@@ -58,7 +58,7 @@ async function ours() {
   }
   const batch = { inputIds: ids, tokenTypeIds: new Int32Array(B * T), attentionMask: new Int32Array(B * T).fill(1), shape: [B, T] };
   for (let i = 0; i < 2; i++) await t.step([batch]);
-  await addon.profileStart();
+  await addon.profileStart({ shapes: v.shapes });
   await t.step([batch]);
   const p = await addon.profileStop();
   t.dispose();
@@ -93,8 +93,8 @@ function counts(profile) {
     console.log(JSON.stringify(await ours()));
     return;
   }
-  // Ours in a child process: the environment switches are read once per process.
-  const env = { ...process.env, ...(v.bf16 ? { ELECTRA_TEST_CPU_AUTOCAST: '1' } : {}), ...(v.shapes ? { ELECTRA_PROFILE_SHAPES: '1' } : {}) };
+  // Ours in a child process: the environment's switches apply when the addon loads.
+  const env = { ...process.env, ...(v.bf16 ? { ELECTRA_TEST_CPU_AUTOCAST: '1' } : {}) };
   for (const a of v.variant ? v.variant.split(',') : []) {
     if (!/^ELECTRA_[A-Z0-9_]+=\S*$/.test(a)) {
       console.error(`--variant takes NAME=VALUE[,NAME=VALUE...] with ELECTRA_ variables, not '${a}'`);
@@ -102,7 +102,7 @@ function counts(profile) {
     }
     env[a.slice(0, a.indexOf('='))] = a.slice(a.indexOf('=') + 1);
   }
-  const args = ['--preset', v.preset, '--batch', String(B), '--len', String(T), ...(v.bf16 ? ['--bf16'] : [])];
+  const args = ['--preset', v.preset, '--batch', String(B), '--len', String(T), ...(v.bf16 ? ['--bf16'] : []), ...(v.shapes ? ['--shapes'] : [])];
   const r = spawnSync(process.execPath, [__filename, ...args, '--child'], { encoding: 'utf8', env, maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`our side failed: ${(r.stderr || r.stdout).slice(-2000)}`);
   const o = counts(JSON.parse(r.stdout.trim().split('\n').pop()));

@@ -12,8 +12,8 @@
  * where the time goes, summed by name: on CUDA the GPU kernels (device time per step), on the CPU
  * the operators (time including the operators they call, so shares overlap). Not timed.
  * --variant NAME=VALUE[,NAME=VALUE...] (repeatable) then measures our step again in a child
- * process with those environment variables set (native A/B switches such as
- * ELECTRA_BF16_LAYERNORM=1, read once per process), eager and (with --cuda-graph) as a graph,
+ * process with those environment variables set (the A/B overrides of docs/switches.md, such as
+ * ELECTRA_CUSTOM_KERNELS=0, applied when the addon loads), eager and (with --cuda-graph) as a graph,
  * against the HF figure of this same run; with --profile, the child's kernel profile too (its
  * largest 12 entries). --variant-steps N times the variants over N steps instead of --steps.
  */

@@ -4,7 +4,7 @@
 # runtime come from the NVIDIA wheels next to the PyPI torch wheel), checks that it loads and says
 # "cuda" in its build flags, runs the native tests on the CPU with it (CUDA_BUILD_JEST=0: not),
 # and dry-runs scripts/gpu-check.cjs on the CPU with it. This keeps the CUDA-only code (graph
-# capture, NCCL, CUDA generator state) compiling and linking between GPU sessions; it cannot run
+# capture, NCCL, CUDA generator state) compiling and linking between runs on a GPU host; it cannot run
 # it. CI runs it after the main suite (.ci/run). usage: bash scripts/cuda-build.sh [jest args]
 # Skips (exit 0, with the reason) where the libtorch has no CUDA libraries.
 set -euo pipefail

@@ -70,10 +70,27 @@ export interface NativeRuntime {
   deviceNames: string[];
   threads: number;
   interopThreads: number;
-  /** Native work runs on one executor thread (false with ELECTRA_EXECUTOR=0: on Node's worker pool). */
+  /** Native work runs on one executor thread (false with the executor setting off: on Node's worker pool). */
   executor: boolean;
   mkldnn: boolean;
   parallelInfo: string;
+}
+
+/** The process's settings as the addon holds them (src/runtime.ts `configure`; docs/switches.md). */
+export interface NativeSettings {
+  executor: boolean;
+  cpuCache: boolean;
+  parallelRng: boolean;
+  sdpaCudnn: boolean;
+  customKernels: boolean;
+}
+
+/** A trainer's kernel choices as the addon takes them (resolved by src/train/pretrainer.ts). */
+export interface NativeKernels {
+  cudaGraph?: boolean;
+  /** Unset: the process setting. */
+  customKernels?: boolean;
+  fusedAdamW?: boolean;
 }
 
 export interface NativeTrainerOptions {
@@ -81,6 +98,7 @@ export interface NativeTrainerOptions {
   generator: Record<string, unknown>;
   device: string;
   seed: number;
+  kernels?: NativeKernels;
   [k: string]: unknown;
 }
 
@@ -138,15 +156,21 @@ export interface NativeTrainer {
   readonly steps: number;
 }
 
-export interface NativeAddon {
-  runtime(): NativeRuntime;
-  setNumThreads(n: number): void;
-  matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
-  raiseForTest(kind: 'torch' | 'electra'): void;
-  philoxForTest(seed: bigint, first: number, n: number): Uint32Array;
-  dropoutForTest(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
-  aucForTest(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
-  customKernelsForTest(
+/**
+ * Hooks for tests, the GPU check and the kernel benchmark (native/src/binding/test_binding.cc);
+ * not part of the public API.
+ */
+export interface NativeTestHooks {
+  /** Throws a coded error: 'torch' a libtorch error (ERR_TORCH), 'electra' our own (ERR_INPUT). */
+  raise(kind: 'torch' | 'electra'): void;
+  /** Words [first, first + n) of a CPU random draw under `seed`. */
+  philox(seed: bigint, first: number, n: number): Uint32Array;
+  /** CPU training dropout of x and the gradient of y.sum() with respect to x. */
+  dropout(x: Float32Array, p: number): { y: Float32Array; grad: Float32Array };
+  /** The evaluation's ROC AUC and R-precision of scores for 0/1 labels. */
+  auc(scores: Float64Array, labels: Uint8Array): { auc: number; rprec: number };
+  /** One custom kernel against the exact result and ATen's on the same random input (iters: timings too). */
+  customKernels(
     op: 'colsum' | 'layernorm' | 'gumbel' | 'addln',
     dtype: 'float32' | 'bfloat16' | 'bf16f32',
     rows: number,
@@ -155,12 +179,23 @@ export interface NativeAddon {
     seed?: number,
     iters?: number,
   ): { ours: Float32Array; ref: Float32Array; aten: Float32Array; status: string; oursMs?: number; atenMs?: number };
-  compileCustomKernelsForTest(arch?: string): { error: string; bytes: number };
+  /** NVRTC compilation of the custom kernels for `arch` (CUDA builds; no GPU needed). */
+  compileCustomKernels(arch?: string): { error: string; bytes: number };
+  /** The test-only settings (src/runtime.ts applies ELECTRA_TEST_CPU_AUTOCAST / ELECTRA_TEST_CPU_KERNELS). */
+  configure(s?: { cpuAutocast?: boolean; cpuKernels?: boolean }): { cpuAutocast: boolean; cpuKernels: boolean };
+}
+
+export interface NativeAddon {
+  runtime(): NativeRuntime;
+  setNumThreads(n: number): void;
+  matmul(a: NativeTensor, b: NativeTensor, device?: string): Promise<NativeTensor>;
+  /** Sets the given process settings; returns those in force. */
+  configure(s?: Partial<NativeSettings>): NativeSettings;
   cudaMemory(device?: number): { allocated: number; reserved: number; peakAllocated: number } | null;
   cudaRelease(): void;
   releaseCpuCache(): number;
   /** Kineto profile of the executor's work between the two calls, summed by name (bench --profile). */
-  profileStart(): Promise<void>;
+  profileStart(opts?: { shapes?: boolean }): Promise<void>;
   profileStop(): Promise<{ device: 'cuda' | 'cpu'; totalMs: number; entries: { name: string; ms: number; count: number }[] }>;
   createModel(opts: { config: Record<string, unknown>; head: NativeHead; device?: string; seed?: number }): Promise<NativeModel>;
   createTrainer?(opts: NativeTrainerOptions): Promise<NativeTrainer>;
@@ -169,6 +204,7 @@ export interface NativeAddon {
   distributedBackends?: string[];
   /** Whether this build has c10d + Gloo (data-parallel training). */
   distributedAvailable: boolean;
+  _test: NativeTestHooks;
 }
 
 /** A c10d process group (TCPStore + Gloo). */
@@ -195,6 +231,16 @@ export function addonPath(): string {
 }
 
 let cached: NativeAddon | undefined;
+let onLoad: ((addon: NativeAddon) => void) | undefined;
+
+/**
+ * Sets what runs when the addon has loaded, before anything uses it: src/runtime.ts passes the
+ * process settings and the environment's overrides down. Runs at once if it is loaded already.
+ */
+export function onAddonLoad(hook: (addon: NativeAddon) => void): void {
+  onLoad = hook;
+  if (cached) hook(cached);
+}
 
 /** Loads the addon once per environment; throws ERR_NATIVE with the fix when it is missing. */
 export function native(): NativeAddon {
@@ -218,12 +264,15 @@ export function native(): NativeAddon {
   // against 75-77 ms at 100,000), and 100,000 loses nothing measurable on idle cores. A value the
   // user set (GOMP_SPINCOUNT, OMP_WAIT_POLICY) wins.
   if (process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT = '100000';
+  let addon: NativeAddon;
   try {
     // createRequire works in the CommonJS and the ES module build alike.
-    cached = createRequire(path.join(packageRoot(), 'package.json'))(p) as NativeAddon;
+    addon = createRequire(path.join(packageRoot(), 'package.json'))(p) as NativeAddon;
   } catch (e) {
     throw new ElectraError('ERR_NATIVE', `cannot load the native addon ${p}: ${(e as Error).message}`, { cause: e });
   }
+  onLoad?.(addon);
+  cached = addon;
   return cached;
 }
 

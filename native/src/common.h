@@ -1,6 +1,5 @@
 // Errors that cross the N-API boundary carry a stable code (ElectraError in TypeScript).
 #pragma once
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <sstream>
@@ -27,18 +26,6 @@ template <typename... Args>
 template <typename... Args>
 inline void check(bool cond, const std::string& code, const Args&... args) {
   if (!cond) fail(code, args...);
-}
-
-// An A/B switch: on unless the environment variable `name` is "0" (read by each caller once).
-inline bool envSwitchOn(const char* name) {
-  const char* e = std::getenv(name);
-  return !(e && std::string(e) == "0");
-}
-
-// An A/B switch that is off unless the environment variable `name` is "1".
-inline bool envSwitchSet(const char* name) {
-  const char* e = std::getenv(name);
-  return e && std::string(e) == "1";
 }
 
 }  // namespace electra

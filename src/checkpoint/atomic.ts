@@ -1,7 +1,9 @@
 /**
- * Directory writes that never leave a half-written checkpoint where a complete one is expected:
- * everything goes to a temporary sibling, is fsynced, then renamed into place.
+ * Writes that never leave a half-written file or checkpoint where a complete one is expected:
+ * everything goes to a temporary sibling, is fsynced, then renamed into place. Every atomic write
+ * of the library goes through this file.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ElectraError } from '../errors';
@@ -99,4 +101,46 @@ export function removeDirAtomic(dir: string): void {
     throw new ElectraError('ERR_IO', `cannot remove ${dir}: ${(e as Error).message}`, { cause: e });
   }
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** The message for a file-system error: "no space left on the device" for ENOSPC. */
+function why(e: unknown): string {
+  return (e as { code?: string }).code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+}
+
+/**
+ * Writes `chunks`, in order, to `file` atomically: a temporary sibling is written, fsynced and
+ * renamed over `file`, so that readers see the old file or the new one, never a part. The
+ * directory must exist. Failures are ERR_IO saying `cannot write ${what}`; the temporary file
+ * is removed.
+ *
+ * @param what how messages name the file (default: its path)
+ */
+export function writeFileAtomic(file: string, chunks: readonly (Uint8Array | string)[], what = file): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+    for (const c of chunks) writeAll(fd, typeof c === 'string' ? Buffer.from(c, 'utf8') : c);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already failing; the original error is the one to report
+      }
+    }
+    fs.rmSync(tmp, { force: true });
+    throw new ElectraError('ERR_IO', `cannot write ${what}: ${why(e)}`, { cause: e });
+  }
+  fsyncDir(path.dirname(file));
 }

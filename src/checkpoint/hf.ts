@@ -8,7 +8,7 @@ import { readConfigFile, writeConfigFile, type ElectraConfig } from '../config';
 import { ElectraError } from '../errors';
 import type { NamedTensor, NativeHead } from '../native';
 import { readSafetensors, writeSafetensors } from './safetensors';
-import { isRegularFile } from './paths';
+import { isRegularFile } from '../util/files';
 import { readTorchBin } from './torchbin';
 import { ARCHITECTURE_HEADS, HEAD_ARCHITECTURES, savedName } from './statedict';
 

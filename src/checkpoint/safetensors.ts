@@ -11,16 +11,14 @@
  * into one fresh buffer and hands out typed-array views onto it where the offsets are aligned,
  * copies where they are not. Writing follows the reference (Rust) implementation byte for byte:
  * tensors ordered by dtype (widest first) then name, header padded with spaces to a multiple of 8,
- * `{"format": "pt"}` metadata so Hugging Face transformers accepts the file; the file is written
- * to a temporary name in the same directory, fsynced and renamed into place.
+ * `{"format": "pt"}` metadata so Hugging Face transformers accepts the file, written atomically
+ * (atomic.ts).
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { constants as bufferConstants } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import { ElectraError } from '../errors';
+import { writeFileAtomic } from './atomic';
 import type { NamedTensor, NativeDtype, NativeTensor } from '../native';
 
 /** Element types of the safetensors format that this module understands in a header. */
@@ -125,7 +123,7 @@ export interface SafetensorsContent {
   tensors: Map<string, SafetensorsTensor>;
 }
 
-/** Options for {@link readSafetensors}, {@link readSafetensorsAsync} and {@link parseSafetensors}. */
+/** Options for {@link readSafetensors}. */
 export interface ReadSafetensorsOptions {
   /**
    * Which tensors to load. A list must name tensors the file has (a missing one is an error);
@@ -410,35 +408,6 @@ function allocate(bytes: number, source: string): Uint8Array {
   }
 }
 
-/**
- * Parses a whole safetensors file held in memory. Tensors are views onto `bytes` where aligned
- * (copies otherwise, or with `copy: true`). Every problem is an `ElectraError` with code
- * `ERR_CHECKPOINT`.
- *
- * @param bytes the file's bytes
- * @param opts tensor selection and copying; `source` names the bytes in error messages
- */
-export function parseSafetensors(bytes: Uint8Array, opts: ReadSafetensorsOptions & { source?: string } = {}): SafetensorsContent {
-  const source = opts.source ?? '<buffer>';
-  const n = headerLength(bytes.subarray(0, 8), bytes.byteLength, source);
-  const header = parseHeaderBytes(bytes.subarray(8, 8 + n), bytes.byteLength, source);
-  const entries = select(header, opts.names, source);
-  checkConvertible(entries, source);
-  const tensors = materialise(entries, bytes.subarray(header.dataStart), 0, opts.copy ?? false);
-  return { metadata: header.metadata, tensors };
-}
-
-/**
- * Parses only the header of a safetensors file held in memory, validating it against the size.
- *
- * @param bytes the file's bytes (the data need not be valid, but its length must be right)
- * @param source how to name the bytes in error messages
- */
-export function parseSafetensorsHeader(bytes: Uint8Array, source = '<buffer>'): SafetensorsHeader {
-  const n = headerLength(bytes.subarray(0, 8), bytes.byteLength, source);
-  return parseHeaderBytes(bytes.subarray(8, 8 + n), bytes.byteLength, source);
-}
-
 function readFully(fd: number, into: Uint8Array, position: number, source: string): void {
   let done = 0;
   while (done < into.byteLength) {
@@ -448,87 +417,10 @@ function readFully(fd: number, into: Uint8Array, position: number, source: strin
   }
 }
 
-async function readFullyAsync(fh: fsp.FileHandle, into: Uint8Array, position: number, source: string): Promise<void> {
-  let done = 0;
-  while (done < into.byteLength) {
-    const { bytesRead } = await fh.read(into, done, into.byteLength - done, position + done);
-    if (bytesRead === 0) fail(source, `the file ended after ${position + done} bytes while reading (did it change?)`);
-    done += bytesRead;
-  }
-}
-
 function ioFailure(file: string, e: unknown): ElectraError {
   if (e instanceof ElectraError) return e;
   const err = e as NodeJS.ErrnoException;
   return new ElectraError('ERR_CHECKPOINT', `cannot read safetensors file ${file}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`, { cause: e });
-}
-
-/** {@link readSafetensorsHeader} without blocking the event loop. */
-export async function readSafetensorsHeaderAsync(file: string): Promise<SafetensorsHeader> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(file, 'r');
-    const total = (await fh.stat()).size;
-    const prefix = new Uint8Array(8);
-    if (total >= 8) await readFullyAsync(fh, prefix, 0, file);
-    const n = headerLength(prefix, total, file);
-    const headerBytes = new Uint8Array(n);
-    await readFullyAsync(fh, headerBytes, 8, file);
-    return parseHeaderBytes(headerBytes, total, file);
-  } catch (e) {
-    throw ioFailure(file, e);
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
-/**
- * Reads only the header of a safetensors file (8 + N bytes), validated against the file size.
- *
- * @param file path of the `.safetensors` file
- * @returns metadata, tensor entries in offset order, and the section sizes
- */
-export function readSafetensorsHeader(file: string): SafetensorsHeader {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const total = fs.fstatSync(fd).size;
-    const prefix = new Uint8Array(8);
-    if (total >= 8) readFully(fd, prefix, 0, file);
-    const n = headerLength(prefix, total, file);
-    const headerBytes = new Uint8Array(n);
-    readFully(fd, headerBytes, 8, file);
-    return parseHeaderBytes(headerBytes, total, file);
-  } catch (e) {
-    throw ioFailure(file, e);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/** {@link readSafetensors} without blocking the event loop on the file reads. */
-export async function readSafetensorsAsync(file: string, opts: ReadSafetensorsOptions = {}): Promise<SafetensorsContent> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(file, 'r');
-    const total = (await fh.stat()).size;
-    const prefix = new Uint8Array(8);
-    if (total >= 8) await readFullyAsync(fh, prefix, 0, file);
-    const n = headerLength(prefix, total, file);
-    const headerBytes = new Uint8Array(n);
-    await readFullyAsync(fh, headerBytes, 8, file);
-    const header = parseHeaderBytes(headerBytes, total, file);
-    const entries = select(header, opts.names, file);
-    checkConvertible(entries, file);
-    const [lo, hi] = spanOf(entries);
-    const data = allocate(hi - lo, file);
-    if (hi > lo) await readFullyAsync(fh, data, header.dataStart + lo, file);
-    return { metadata: header.metadata, tensors: materialise(entries, data, lo, opts.copy ?? false) };
-  } catch (e) {
-    throw ioFailure(file, e);
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
 }
 
 /**
@@ -660,52 +552,6 @@ function headerFor(planned: Planned[], metadata: Record<string, string> | undefi
 }
 
 /**
- * Serialises tensors to safetensors bytes in memory (the same bytes {@link writeSafetensors}
- * writes).
- *
- * @param tensors named tensors, or a map from name to tensor
- * @param metadata extra `__metadata__` entries; `format: "pt"` is added unless given
- */
-export function serializeSafetensors(tensors: SafetensorsInput, metadata?: Record<string, string>): Buffer {
-  const planned = plan(tensors, '<buffer>');
-  const head = headerFor(planned, metadata, '<buffer>');
-  return Buffer.concat([head, ...planned.map((p) => p.bytes)]);
-}
-
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-function writeIoFailure(file: string, e: unknown): ElectraError {
-  if (e instanceof ElectraError) return e;
-  const err = e as NodeJS.ErrnoException;
-  const prefix = err.code && !err.message.startsWith(err.code) ? `${err.code} ` : '';
-  return new ElectraError('ERR_IO', `cannot write safetensors file ${file}: ${prefix}${err.message}`, { cause: e });
-}
-
-/** {@link writeSafetensors} without blocking the event loop on the file writes. */
-export async function writeSafetensorsAsync(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): Promise<void> {
-  const planned = plan(tensors, file);
-  const head = headerFor(planned, metadata, file);
-  const tmp = tempName(file);
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(tmp, 'wx', 0o644);
-    await fh.writeFile(head);
-    for (const p of planned) if (p.bytes.byteLength > 0) await fh.writeFile(p.bytes);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fh?.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw writeIoFailure(file, e);
-  }
-  await syncDirectory(path.dirname(file));
-}
-
-/**
  * Writes tensors to a safetensors file atomically: a temporary file in the same directory is
  * written, fsynced and renamed over `file`, so readers never see a partial file. The layout
  * matches the reference implementation (tensors by dtype width, then name; header padded with
@@ -719,53 +565,5 @@ export async function writeSafetensorsAsync(file: string, tensors: SafetensorsIn
 export function writeSafetensors(file: string, tensors: SafetensorsInput, metadata?: Record<string, string>): void {
   const planned = plan(tensors, file);
   const head = headerFor(planned, metadata, file);
-  const tmp = tempName(file);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    writeAll(fd, head);
-    for (const p of planned) writeAll(fd, p.bytes);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already failing; the original error is the one to report
-      }
-    }
-    fs.rmSync(tmp, { force: true });
-    throw writeIoFailure(file, e);
-  }
-  try {
-    const dfd = fs.openSync(path.dirname(file), 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // directory fsync is not possible everywhere (Windows); the rename itself is done
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
-}
-
-/** Makes the rename durable where the platform allows fsync on a directory. */
-async function syncDirectory(dir: string): Promise<void> {
-  let dh: fsp.FileHandle | undefined;
-  try {
-    dh = await fsp.open(dir, 'r');
-    await dh.sync();
-  } catch {
-    // directory fsync is not possible everywhere (Windows); the rename itself is done
-  } finally {
-    await dh?.close().catch(() => undefined);
-  }
+  writeFileAtomic(file, [head, ...planned.map((p) => p.bytes)], `safetensors file ${file}`);
 }

@@ -204,326 +204,412 @@ function unpickle(
   fail: Fail,
   persistentLoad: PersistentLoad | undefined,
 ): { value: PValue; next: number } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = start;
-  let stack: PValue[] = [];
-  const metastack: PValue[][] = [];
-  const memo = new Map<number, PValue>();
+  return new Unpickler(bytes, start, end, fail, persistentLoad).run();
+}
 
-  const need = (n: number, what: string): void => {
-    if (n > end - pos) fail.corrupt(`truncated pickle (${what} needs ${n} bytes at offset ${pos}, ${end - pos} remain)`);
-  };
-  const u8 = (): number => {
-    need(1, 'a byte');
-    return bytes[pos++] as number;
-  };
-  const u16 = (): number => {
-    need(2, 'a uint16');
-    const v = view.getUint16(pos, true);
-    pos += 2;
+/** The reading side of the virtual machine: bounds-checked little-endian reads from the pickle's bytes. */
+class PickleReader {
+  protected readonly view: DataView;
+  protected pos: number;
+
+  constructor(
+    protected readonly bytes: Uint8Array,
+    start: number,
+    protected readonly end: number,
+    protected readonly fail: Fail,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = start;
+  }
+
+  protected need(n: number, what: string): void {
+    if (n > this.end - this.pos) this.fail.corrupt(`truncated pickle (${what} needs ${n} bytes at offset ${this.pos}, ${this.end - this.pos} remain)`);
+  }
+
+  protected u8(): number {
+    this.need(1, 'a byte');
+    return this.bytes[this.pos++] as number;
+  }
+
+  protected u16(): number {
+    this.need(2, 'a uint16');
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
     return v;
-  };
-  const u32 = (): number => {
-    need(4, 'a uint32');
-    const v = view.getUint32(pos, true);
-    pos += 4;
+  }
+
+  protected u32(): number {
+    this.need(4, 'a uint32');
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
     return v;
-  };
-  const i32 = (): number => {
-    need(4, 'an int32');
-    const v = view.getInt32(pos, true);
-    pos += 4;
+  }
+
+  protected i32(): number {
+    this.need(4, 'an int32');
+    const v = this.view.getInt32(this.pos, true);
+    this.pos += 4;
     return v;
-  };
-  const u64 = (): number => {
-    need(8, 'a uint64');
-    const v = view.getBigUint64(pos, true);
-    pos += 8;
+  }
+
+  protected u64(): number {
+    this.need(8, 'a uint64');
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-  };
-  const take = (n: number, what: string): Uint8Array => {
-    need(n, what);
-    const b = bytes.subarray(pos, pos + n);
-    pos += n;
+  }
+
+  /** BINFLOAT's big-endian float64. */
+  protected f64be(): number {
+    this.need(8, 'a float');
+    const v = this.view.getFloat64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+
+  protected take(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const b = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
     return b;
-  };
-  const text = (n: number): string => {
-    const b = take(n, 'a string');
+  }
+
+  protected text(n: number): string {
+    const b = this.take(n, 'a string');
     try {
       return utf8.decode(b);
     } catch {
-      return fail.corrupt(`invalid UTF-8 in a pickled string at offset ${pos - n}`);
+      return this.fail.corrupt(`invalid UTF-8 in a pickled string at offset ${this.pos - n}`);
     }
-  };
-  const line = (): string => {
-    const limit = Math.min(end, pos + MAX_GLOBAL_LINE + 1);
-    for (let i = pos; i < limit; i++) {
-      if (bytes[i] === 0x0a) {
-        const s = latin1.decode(bytes.subarray(pos, i));
-        pos = i + 1;
+  }
+
+  /** LONG1: little-endian two's complement of n bytes; a number where it is safe, else a bigint. */
+  protected long1(): number | bigint {
+    const b = this.take(this.u8(), 'a long');
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i] as number);
+    if (b.length > 0 && ((b[b.length - 1] as number) & 0x80) !== 0) v -= 1n << BigInt(8 * b.length);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+
+  protected line(): string {
+    const limit = Math.min(this.end, this.pos + MAX_GLOBAL_LINE + 1);
+    for (let i = this.pos; i < limit; i++) {
+      if (this.bytes[i] === 0x0a) {
+        const s = latin1.decode(this.bytes.subarray(this.pos, i));
+        this.pos = i + 1;
         return s;
       }
     }
-    return fail.corrupt(`unterminated or overlong GLOBAL name at offset ${pos}`);
-  };
-  const push = (v: PValue): void => {
-    if (stack.length >= MAX_STACK) fail.corrupt('pickle stack too deep');
-    stack.push(v);
-  };
-  const pop = (): PValue => {
-    if (stack.length === 0) fail.corrupt(`pickle stack underflow at offset ${pos - 1}`);
-    return stack.pop() as PValue;
-  };
-  const top = (): PValue => {
-    if (stack.length === 0) fail.corrupt(`pickle stack underflow at offset ${pos - 1}`);
-    return stack[stack.length - 1] as PValue;
-  };
-  const popMark = (): PValue[] => {
-    const items = stack;
-    const prev = metastack.pop();
-    if (prev === undefined) fail.corrupt(`pickle MARK missing at offset ${pos - 1}`);
-    stack = prev;
+    return this.fail.corrupt(`unterminated or overlong GLOBAL name at offset ${this.pos}`);
+  }
+}
+
+/** The pickle virtual machine: the stack, the MARK metastack and the memo, and the opcodes torch.save emits. */
+class Unpickler extends PickleReader {
+  #stack: PValue[] = [];
+  readonly #metastack: PValue[][] = [];
+  readonly #memo = new Map<number, PValue>();
+
+  constructor(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    fail: Fail,
+    private readonly persistentLoad: PersistentLoad | undefined,
+  ) {
+    super(bytes, start, end, fail);
+  }
+
+  run(): { value: PValue; next: number } {
+    for (;;) {
+      if (this.pos >= this.end) this.fail.corrupt(`truncated pickle (no STOP before offset ${this.end})`);
+      const at = this.pos;
+      const op = this.bytes[this.pos++] as number;
+      if (op === 0x2e) return { value: this.pop(), next: this.pos }; // STOP
+      if (!this.scalar(op, at) && !this.structure(op) && !this.memoOp(op) && !this.object(op, at)) {
+        this.fail.corrupt(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${at}`);
+      }
+    }
+  }
+
+  private push(v: PValue): void {
+    if (this.#stack.length >= MAX_STACK) this.fail.corrupt('pickle stack too deep');
+    this.#stack.push(v);
+  }
+
+  private pop(): PValue {
+    if (this.#stack.length === 0) this.fail.corrupt(`pickle stack underflow at offset ${this.pos - 1}`);
+    return this.#stack.pop() as PValue;
+  }
+
+  private top(): PValue {
+    if (this.#stack.length === 0) this.fail.corrupt(`pickle stack underflow at offset ${this.pos - 1}`);
+    return this.#stack[this.#stack.length - 1] as PValue;
+  }
+
+  private mark(): void {
+    if (this.#metastack.length >= MAX_MARK_DEPTH) this.fail.corrupt('pickle MARKs nested too deep');
+    this.#metastack.push(this.#stack);
+    this.#stack = [];
+  }
+
+  private popMark(): PValue[] {
+    const items = this.#stack;
+    const prev = this.#metastack.pop();
+    if (prev === undefined) this.fail.corrupt(`pickle MARK missing at offset ${this.pos - 1}`);
+    this.#stack = prev;
     return items;
-  };
-  const memoPut = (index: number, v: PValue): void => {
-    if (!memo.has(index) && memo.size >= MAX_MEMO) fail.corrupt('pickle memo too large');
-    memo.set(index, v);
-  };
-  const memoGet = (index: number): PValue => {
-    const v = memo.get(index);
-    if (v === undefined) fail.corrupt(`pickle memo key ${index} is not set (offset ${pos})`);
+  }
+
+  private memoPut(index: number, v: PValue): void {
+    if (!this.#memo.has(index) && this.#memo.size >= MAX_MEMO) this.fail.corrupt('pickle memo too large');
+    this.#memo.set(index, v);
+  }
+
+  private memoGet(index: number): PValue {
+    const v = this.#memo.get(index);
+    if (v === undefined) this.fail.corrupt(`pickle memo key ${index} is not set (offset ${this.pos})`);
     return v;
-  };
-  const dictKey = (k: PValue): DictKey => {
+  }
+
+  private dictKey(k: PValue): DictKey {
     if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
-    return fail.corrupt(`unsupported dict key of type ${describe(k)}`);
-  };
-  const setItems = (dict: PValue, items: PValue[]): void => {
-    if (!(dict instanceof PDict)) fail.corrupt(`SETITEM(S) on a ${describe(dict)}`);
-    if (items.length % 2 !== 0) fail.corrupt('SETITEMS with an odd number of items');
-    for (let i = 0; i < items.length; i += 2) dict.map.set(dictKey(items[i] as PValue), items[i + 1] as PValue);
-  };
-  const appendItems = (list: PValue, items: PValue[]): void => {
-    if (!(list instanceof PList)) fail.corrupt(`APPEND(S) on a ${describe(list)}`);
+    return this.fail.corrupt(`unsupported dict key of type ${describe(k)}`);
+  }
+
+  private setItems(dict: PValue, items: PValue[]): void {
+    if (!(dict instanceof PDict)) this.fail.corrupt(`SETITEM(S) on a ${describe(dict)}`);
+    if (items.length % 2 !== 0) this.fail.corrupt('SETITEMS with an odd number of items');
+    for (let i = 0; i < items.length; i += 2) dict.map.set(this.dictKey(items[i] as PValue), items[i + 1] as PValue);
+  }
+
+  private appendItems(list: PValue, items: PValue[]): void {
+    if (!(list instanceof PList)) this.fail.corrupt(`APPEND(S) on a ${describe(list)}`);
     for (const it of items) list.items.push(it);
-  };
-  const global = (module: string, name: string): PGlobal => {
+  }
+
+  private global(module: string, name: string): PGlobal {
     const full = `${module}.${name}`;
     if (CALLABLES.has(full) || STORAGE_KINDS.has(full) || DTYPES.has(full)) return new PGlobal(module, name);
-    return fail.refuse(module, name);
-  };
+    return this.fail.refuse(module, name);
+  }
 
-  for (;;) {
-    if (pos >= end) fail.corrupt(`truncated pickle (no STOP before offset ${end})`);
-    const at = pos;
-    const op = bytes[pos++] as number;
+  /** Strings, bytes, numbers, booleans and None; false for other opcodes. */
+  private scalar(op: number, at: number): boolean {
+    switch (op) {
+      case 0x58: // BINUNICODE
+        this.push(this.text(this.u32()));
+        return true;
+      case 0x8c: // SHORT_BINUNICODE
+        this.push(this.text(this.u8()));
+        return true;
+      case 0x8d: // BINUNICODE8
+        this.push(this.text(this.u64()));
+        return true;
+      case 0x54: {
+        // BINSTRING (Python 2 str, read as latin-1)
+        const n = this.i32();
+        if (n < 0) this.fail.corrupt(`negative BINSTRING length at offset ${at}`);
+        this.push(latin1.decode(this.take(n, 'a string')));
+        return true;
+      }
+      case 0x55: // SHORT_BINSTRING
+        this.push(latin1.decode(this.take(this.u8(), 'a string')));
+        return true;
+      case 0x42: // BINBYTES
+        this.push(new PBytes(this.take(this.u32(), 'bytes')));
+        return true;
+      case 0x43: // SHORT_BINBYTES
+        this.push(new PBytes(this.take(this.u8(), 'bytes')));
+        return true;
+      case 0x4a: // BININT
+        this.push(this.i32());
+        return true;
+      case 0x4b: // BININT1
+        this.push(this.u8());
+        return true;
+      case 0x4d: // BININT2
+        this.push(this.u16());
+        return true;
+      case 0x8a: // LONG1
+        this.push(this.long1());
+        return true;
+      case 0x47: // BINFLOAT (big-endian)
+        this.push(this.f64be());
+        return true;
+      case 0x88: // NEWTRUE
+        this.push(true);
+        return true;
+      case 0x89: // NEWFALSE
+        this.push(false);
+        return true;
+      case 0x4e: // NONE
+        this.push(null);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Protocol, frames, MARK, containers and the stack opcodes; false for other opcodes. */
+  private structure(op: number): boolean {
     switch (op) {
       case 0x80: {
         // PROTO
-        const proto = u8();
-        if (proto < 2 || proto > 5) fail.corrupt(`unsupported pickle protocol ${proto}`);
-        break;
+        const proto = this.u8();
+        if (proto < 2 || proto > 5) this.fail.corrupt(`unsupported pickle protocol ${proto}`);
+        return true;
       }
-      case 0x95: {
-        // FRAME: only a buffering hint; the frame must fit in what remains.
-        const n = u64();
-        need(n, 'a frame');
-        break;
-      }
-      case 0x2e: // STOP
-        return { value: pop(), next: pos };
+      case 0x95: // FRAME: only a buffering hint; the frame must fit in what remains.
+        this.need(this.u64(), 'a frame');
+        return true;
       case 0x28: // MARK
-        if (metastack.length >= MAX_MARK_DEPTH) fail.corrupt('pickle MARKs nested too deep');
-        metastack.push(stack);
-        stack = [];
-        break;
+        this.mark();
+        return true;
       case 0x7d: // EMPTY_DICT
-        push(new PDict(false));
-        break;
+        this.push(new PDict(false));
+        return true;
       case 0x5d: // EMPTY_LIST
-        push(new PList([]));
-        break;
+        this.push(new PList([]));
+        return true;
       case 0x29: // EMPTY_TUPLE
-        push(new PTuple([]));
-        break;
+        this.push(new PTuple([]));
+        return true;
       case 0x64: {
         // DICT
         const d = new PDict(false);
-        setItems(d, popMark());
-        push(d);
-        break;
+        this.setItems(d, this.popMark());
+        this.push(d);
+        return true;
       }
       case 0x6c: // LIST
-        push(new PList(popMark()));
-        break;
+        this.push(new PList(this.popMark()));
+        return true;
       case 0x74: // TUPLE
-        push(new PTuple(popMark()));
-        break;
+        this.push(new PTuple(this.popMark()));
+        return true;
       case 0x85: // TUPLE1
-        push(new PTuple([pop()]));
-        break;
-      case 0x86: {
-        // TUPLE2
-        const b = pop();
-        const a = pop();
-        push(new PTuple([a, b]));
-        break;
-      }
+        this.push(new PTuple([this.pop()]));
+        return true;
+      case 0x86: // TUPLE2
       case 0x87: {
         // TUPLE3
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        push(new PTuple([a, b, c]));
-        break;
+        const items = op === 0x86 ? [this.pop(), this.pop()] : [this.pop(), this.pop(), this.pop()];
+        this.push(new PTuple(items.reverse()));
+        return true;
       }
-      case 0x58: // BINUNICODE
-        push(text(u32()));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        push(text(u8()));
-        break;
-      case 0x8d: // BINUNICODE8
-        push(text(u64()));
-        break;
-      case 0x54: {
-        // BINSTRING (Python 2 str, read as latin-1)
-        const n = i32();
-        if (n < 0) fail.corrupt(`negative BINSTRING length at offset ${at}`);
-        push(latin1.decode(take(n, 'a string')));
-        break;
-      }
-      case 0x55: // SHORT_BINSTRING
-        push(latin1.decode(take(u8(), 'a string')));
-        break;
-      case 0x42: // BINBYTES
-        push(new PBytes(take(u32(), 'bytes')));
-        break;
-      case 0x43: // SHORT_BINBYTES
-        push(new PBytes(take(u8(), 'bytes')));
-        break;
-      case 0x71: // BINPUT
-        memoPut(u8(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        memoPut(u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        memoPut(memo.size, top());
-        break;
-      case 0x68: // BINGET
-        push(memoGet(u8()));
-        break;
-      case 0x6a: // LONG_BINGET
-        push(memoGet(u32()));
-        break;
-      case 0x4a: // BININT
-        push(i32());
-        break;
-      case 0x4b: // BININT1
-        push(u8());
-        break;
-      case 0x4d: // BININT2
-        push(u16());
-        break;
-      case 0x8a: {
-        // LONG1: little-endian two's complement of n bytes
-        const b = take(u8(), 'a long');
-        let v = 0n;
-        for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i] as number);
-        if (b.length > 0 && ((b[b.length - 1] as number) & 0x80) !== 0) v -= 1n << BigInt(8 * b.length);
-        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-        break;
-      }
-      case 0x47: {
-        // BINFLOAT (big-endian)
-        need(8, 'a float');
-        push(view.getFloat64(pos, false));
-        pos += 8;
-        break;
-      }
-      case 0x88: // NEWTRUE
-        push(true);
-        break;
-      case 0x89: // NEWFALSE
-        push(false);
-        break;
-      case 0x4e: // NONE
-        push(null);
-        break;
       case 0x30: // POP
-        pop();
-        break;
+        this.pop();
+        return true;
       case 0x31: // POP_MARK
-        popMark();
-        break;
+        this.popMark();
+        return true;
       case 0x32: // DUP
-        push(top());
-        break;
+        this.push(this.top());
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The memo opcodes; false for other opcodes. */
+  private memoOp(op: number): boolean {
+    switch (op) {
+      case 0x71: // BINPUT
+        this.memoPut(this.u8(), this.top());
+        return true;
+      case 0x72: // LONG_BINPUT
+        this.memoPut(this.u32(), this.top());
+        return true;
+      case 0x94: // MEMOIZE
+        this.memoPut(this.#memo.size, this.top());
+        return true;
+      case 0x68: // BINGET
+        this.push(this.memoGet(this.u8()));
+        return true;
+      case 0x6a: // LONG_BINGET
+        this.push(this.memoGet(this.u32()));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Globals, REDUCE, BUILD, persistent ids, and filling dicts and lists; false for other opcodes. */
+  private object(op: number, at: number): boolean {
+    switch (op) {
       case 0x63: {
         // GLOBAL: "module\nname\n"
-        const module = line();
-        const name = line();
-        push(global(module, name));
-        break;
+        const module = this.line();
+        const name = this.line();
+        this.push(this.global(module, name));
+        return true;
       }
       case 0x93: {
         // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') fail.corrupt(`STACK_GLOBAL needs two strings (offset ${at})`);
-        push(global(module, name));
-        break;
+        const name = this.pop();
+        const module = this.pop();
+        if (typeof module !== 'string' || typeof name !== 'string') this.fail.corrupt(`STACK_GLOBAL needs two strings (offset ${at})`);
+        this.push(this.global(module, name));
+        return true;
       }
       case 0x52: {
         // REDUCE
-        const args = pop();
-        const fn = pop();
-        push(reduce(fn, args, fail));
-        break;
+        const args = this.pop();
+        const fn = this.pop();
+        this.push(reduce(fn, args, this.fail));
+        return true;
       }
       case 0x62: {
         // BUILD: only the `_metadata` of an OrderedDict state dict, which is ignored.
-        const state = pop();
-        const obj = top();
-        if (!(obj instanceof PDict) || !obj.ordered) fail.corrupt(`BUILD on a ${obj instanceof PDict ? 'plain dict' : describe(obj)} (offset ${at})`);
-        void state;
-        break;
+        this.pop();
+        const obj = this.top();
+        if (!(obj instanceof PDict) || !obj.ordered) this.fail.corrupt(`BUILD on a ${obj instanceof PDict ? 'plain dict' : describe(obj)} (offset ${at})`);
+        return true;
       }
       case 0x51: {
         // BINPERSID
-        const pid = pop();
-        if (!persistentLoad) fail.corrupt(`unexpected persistent id at offset ${at}`);
-        push(persistentLoad(pid));
-        break;
+        const pid = this.pop();
+        if (!this.persistentLoad) this.fail.corrupt(`unexpected persistent id at offset ${at}`);
+        this.push(this.persistentLoad(pid));
+        return true;
       }
+      default:
+        return this.fill(op);
+    }
+  }
+
+  /** SETITEM(S) and APPEND(S); false for other opcodes. */
+  private fill(op: number): boolean {
+    switch (op) {
       case 0x73: {
         // SETITEM
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
+        const v = this.pop();
+        const k = this.pop();
+        this.setItems(this.top(), [k, v]);
+        return true;
       }
       case 0x75: {
         // SETITEMS
-        const items = popMark();
-        setItems(top(), items);
-        break;
+        const items = this.popMark();
+        this.setItems(this.top(), items);
+        return true;
       }
       case 0x61: {
         // APPEND
-        const v = pop();
-        appendItems(top(), [v]);
-        break;
+        const v = this.pop();
+        this.appendItems(this.top(), [v]);
+        return true;
       }
       case 0x65: {
         // APPENDS
-        const items = popMark();
-        appendItems(top(), items);
-        break;
+        const items = this.popMark();
+        this.appendItems(this.top(), items);
+        return true;
       }
       default:
-        fail.corrupt(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${at}`);
+        return false;
     }
   }
 }

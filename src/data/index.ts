@@ -1,18 +1,18 @@
-/** Public data API: corpora, fine-tuning sets, example building, prepared shards, the batch loader. */
-export { readCorpus, listFiles, corpusSize, loadSotu, loadBuiltinPackage, streamOf, BUILTIN_CORPORA, isBuiltinCorpus, type CorpusDocument, type CorpusOptions } from './corpus';
+/**
+ * The data module's exports: corpora, fine-tuning sets, example building, prepared shards, the batch
+ * loader. The package's public API is src/index.ts, which exports a part of these.
+ */
+export { readCorpus, listFiles, corpusSize, streamOf, type CorpusDocument, type CorpusOptions } from './corpus';
+export { loadSotu, loadBuiltinPackage, BUILTIN_CORPORA, isBuiltinCorpus, loadSpamAssassin, stripEmailHeaders, SPAM_ASSASSIN_GROUPS, type SpamAssassinSplit } from './builtins';
 export {
   readFinetuneFile,
   parseFinetuneBuffer,
   MAX_FINETUNE_BYTES,
   parseCsv,
-  stripEmailHeaders,
   stratifiedSplit,
-  loadSpamAssassin,
-  SPAM_ASSASSIN_GROUPS,
   type FinetuneExample,
   type FinetuneSet,
   type FinetuneFileOptions,
-  type SpamAssassinSplit,
 } from './finetune';
 export { splitSentences, type SplitOptions } from './sentences';
 export { ExampleBuilder, type ExampleBuilderOptions, type BuiltExample, type ExampleStats } from './examples';

@@ -13,9 +13,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { writeFileAtomic } from '../checkpoint/atomic';
 import { ElectraError } from '../errors';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
-import { corpusSize, isBuiltinCorpus, readCorpus, type CorpusOptions } from './corpus';
+import { isBuiltinCorpus } from './builtins';
+import { corpusSize, readCorpus, type CorpusOptions } from './corpus';
 import { ExampleBuilder, type BuiltExample } from './examples';
 import { bytesPerToken, dtypeFor, FORMAT_NAME, FORMAT_VERSION, shardName, type DatasetMeta, type ShardInfo } from './format';
 import { formatBytes, Progress } from './progress';
@@ -95,58 +97,11 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const total = corpusSize(sources);
   const builtinOnly = sources.every(isBuiltinCorpus);
   const bar = new Progress({ label: 'prepare', total, format: builtinOnly ? (n) => `${n} docs` : formatBytes, enabled: opts.progress ?? true });
-  let consumed = 0;
-
-  const requested = opts.workers ?? Math.min(8, os.availableParallelism());
-  const script = requested > 0 ? (opts.workerPath ?? findWorkerScript()) : undefined;
-  if (opts.workerPath && !fs.existsSync(opts.workerPath)) throw new ElectraError('ERR_CONFIG', `worker script ${opts.workerPath} does not exist`);
-  const pool = script ? new Pool(script, requested, tok) : undefined;
-
+  const pool = startPool(opts, tok);
   const dtype = dtypeFor(tok.vocabSize);
   const writer = new ShardWriter(opts.out, maxLength, dtype, shardSize, tok.padId);
   const builder = new ExampleBuilder({ maxLength, clsId: tok.clsId, sepId: tok.sepId, rng: new Rng(seed) });
-  let unknown = 0;
-  let characters = 0;
-  const consume = (r: TokenizedDocs) => {
-    unknown += r.unknown;
-    characters += r.characters;
-    for (const doc of documentsOf(r)) {
-      if (doc.every((s) => s.length === 0)) {
-        skips.add('document without tokens (no sentences after splitting)');
-        continue;
-      }
-      for (const ex of builder.addDocument(doc)) writer.add(ex);
-    }
-    bar.update(consumed, `${builder.stats.examples.toLocaleString('en-US')} examples`);
-  };
-
-  const inFlight: Promise<TokenizedDocs>[] = [];
-  const maxInFlight = pool ? pool.size * 3 : 1;
-  const run = (docs: string[]) => (pool ? pool.run({ id: 0, docs, split }) : tokenizeDocuments(tok, docs, split));
-  const jobChars = opts.jobChars ?? 262144;
-  try {
-    let batch: string[] = [];
-    let chars = 0;
-    const corpusOpts: CorpusOptions = { ...opts.corpusOptions, skips, onProgress: (n) => (consumed = n) };
-    for await (const doc of readCorpus(sources, corpusOpts)) {
-      batch.push(doc.text);
-      chars += doc.text.length;
-      if (chars >= jobChars) {
-        inFlight.push(run(batch));
-        batch = [];
-        chars = 0;
-        while (inFlight.length >= maxInFlight) consume(await inFlight.shift()!);
-      }
-    }
-    if (batch.length) inFlight.push(run(batch));
-    while (inFlight.length) consume(await inFlight.shift()!);
-  } catch (e) {
-    await Promise.allSettled(inFlight);
-    writer.abort();
-    throw e;
-  } finally {
-    await pool?.close();
-  }
+  const counts = await tokenizeInto({ opts, sources, split, tok, pool, skips, bar, writer, builder });
 
   const st = builder.stats;
   if (st.truncatedTokens > 0) skips.add('tokens cut by segment trimming (as the original; counted, not kept)', undefined, st.truncatedTokens);
@@ -167,7 +122,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     specialIds: { pad: tok.padId, cls: tok.clsId, sep: tok.sepId, mask: tok.maskId, unk: tok.unkId },
     lowercase: tok.options.lowercase,
     seed,
-    counts: { ...st, unknownTokens: unknown, characters },
+    counts: { ...st, unknownTokens: counts.unknown, characters: counts.characters },
     source: {
       corpus: sources,
       sentenceSplit: split.mode ?? 'rules',
@@ -178,11 +133,81 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     skipped: skips.entries(),
     shards,
   };
-  const mf = path.join(opts.out, 'meta.json');
-  fs.writeFileSync(mf + '.partial', JSON.stringify(meta, null, 2) + '\n');
-  fs.renameSync(mf + '.partial', mf);
+  writeFileAtomic(path.join(opts.out, 'meta.json'), [JSON.stringify(meta, null, 2) + '\n']);
   const seconds = (Date.now() - t0) / 1000;
   return { meta, seconds, tokensPerSecond: st.inputTokens / Math.max(seconds, 1e-9), workers: pool ? pool.size : 0 };
+}
+
+/** The worker pool for tokenization, or none (in-thread) with `workers: 0` or without a built worker script. */
+function startPool(opts: PrepareOptions, tok: ElectraTokenizer): Pool | undefined {
+  const requested = opts.workers ?? Math.min(8, os.availableParallelism());
+  const script = requested > 0 ? (opts.workerPath ?? findWorkerScript()) : undefined;
+  if (opts.workerPath && !fs.existsSync(opts.workerPath)) throw new ElectraError('ERR_CONFIG', `worker script ${opts.workerPath} does not exist`);
+  return script ? new Pool(script, requested, tok) : undefined;
+}
+
+interface TokenizeJob {
+  opts: PrepareOptions;
+  sources: string[];
+  split: SplitOptions;
+  tok: ElectraTokenizer;
+  pool: Pool | undefined;
+  skips: SkipLog;
+  bar: Progress;
+  writer: ShardWriter;
+  builder: ExampleBuilder;
+}
+
+/**
+ * Reads the corpus, tokenizes it in jobs of about `jobChars` characters (a few in flight per
+ * worker, results taken in order), and builds and writes the examples. The pool is closed at the
+ * end; on failure the shards written so far are removed.
+ */
+async function tokenizeInto(j: TokenizeJob): Promise<{ unknown: number; characters: number }> {
+  const { opts, pool, skips, builder, writer } = j;
+  let unknown = 0;
+  let characters = 0;
+  let consumed = 0;
+  const consume = (r: TokenizedDocs) => {
+    unknown += r.unknown;
+    characters += r.characters;
+    for (const doc of documentsOf(r)) {
+      if (doc.every((s) => s.length === 0)) {
+        skips.add('document without tokens (no sentences after splitting)');
+        continue;
+      }
+      for (const ex of builder.addDocument(doc)) writer.add(ex);
+    }
+    j.bar.update(consumed, `${builder.stats.examples.toLocaleString('en-US')} examples`);
+  };
+  const inFlight: Promise<TokenizedDocs>[] = [];
+  const maxInFlight = pool ? pool.size * 3 : 1;
+  const run = (docs: string[]) => (pool ? pool.run({ id: 0, docs, split: j.split }) : tokenizeDocuments(j.tok, docs, j.split));
+  const jobChars = opts.jobChars ?? 262144;
+  try {
+    let batch: string[] = [];
+    let chars = 0;
+    const corpusOpts: CorpusOptions = { ...opts.corpusOptions, skips, onProgress: (n) => (consumed = n) };
+    for await (const doc of readCorpus(j.sources, corpusOpts)) {
+      batch.push(doc.text);
+      chars += doc.text.length;
+      if (chars >= jobChars) {
+        inFlight.push(run(batch));
+        batch = [];
+        chars = 0;
+        while (inFlight.length >= maxInFlight) consume(await inFlight.shift()!);
+      }
+    }
+    if (batch.length) inFlight.push(run(batch));
+    while (inFlight.length) consume(await inFlight.shift()!);
+  } catch (e) {
+    await Promise.allSettled(inFlight);
+    writer.abort();
+    throw e;
+  } finally {
+    await pool?.close();
+  }
+  return { unknown, characters };
 }
 
 function packageVersion(): string {

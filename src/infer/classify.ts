@@ -3,7 +3,7 @@ import type { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { numLabels } from '../config';
-import { addInto, checkWindows, splitWindows, WINDOWS_KEY } from './windows';
+import { addInto, checkWindows, splitWindows, WINDOWS_KEY } from '../data/windows';
 import { assertLive, checkTexts, encodeTexts, labelName, requireHead, requireTokenizer, resolveOptions, runBatched, sigmoid, softmax, type InferOptions, type Resolved, type TextInput } from './common';
 
 export interface Classification {
@@ -24,7 +24,7 @@ export interface Classification {
 export interface ClassifyOptions extends InferOptions {
   /**
    * Score a long text in up to this many windows of `maxLength` tokens and average their logits
-   * (`src/infer/windows.ts`); single texts only. Default: the count the model was fine-tuned with
+   * (`src/data/windows.ts`); single texts only. Default: the count the model was fine-tuned with
    * (config.json `electra_node_windows`), else 1 (truncate).
    */
   windows?: number;

@@ -1,4 +1,7 @@
-/** Public tokenizer API: WordPiece through the Hugging Face binding, and our vocabulary trainer. */
+/**
+ * The tokenizer module's exports: WordPiece through the Hugging Face binding, and our vocabulary
+ * trainer. The package's public API is src/index.ts, which exports a part of these.
+ */
 export {
   ElectraTokenizer,
   BERT_SPECIAL_TOKENS,

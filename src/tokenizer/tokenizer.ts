@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as hf from 'tokenizers';
-import { isRegularFile } from '../checkpoint/paths';
+import { isRegularFile } from '../util/files';
 import { ElectraError } from '../errors';
 
 /** Normalisation options of a WordPiece tokenizer built from a `vocab.txt`. */

@@ -84,131 +84,162 @@ export interface TrainResult {
 export function trainWordPiece(counts: Map<string, number>, opts: TrainOptions): TrainResult {
   const specials = [...(opts.specialTokens ?? DEFAULT_SPECIAL_TOKENS)];
   const size = opts.size;
-  const minFrequency = opts.minFrequency ?? 2;
   const maxChars = opts.maxInputCharsPerWord ?? 100;
   if (!Number.isInteger(size) || size < specials.length + 2) {
     throw new ElectraError('ERR_CONFIG', `vocabulary size must be an integer >= ${specials.length + 2}, got ${size}`);
   }
   if (new Set(specials).size !== specials.length) throw new ElectraError('ERR_CONFIG', `special tokens repeat: ${specials.join(' ')}`);
+  const alphabet = chooseAlphabet(counts, maxChars, Math.min(opts.limitAlphabet ?? Infinity, Math.floor((size - specials.length) / 2)));
+  const vocab = new VocabBuilder();
+  for (const s of specials) vocab.add(s);
+  for (const c of alphabet) vocab.add(c);
+  for (const c of alphabet) vocab.add('##' + c);
+  const { words, freqs, skippedWords } = symbolWords(counts, new Set(alphabet), vocab, maxChars);
+  const merges = learnMerges(vocab, words, freqs, size, opts.minFrequency ?? 2);
+  const fillers = vocab.fill(size);
+  return { vocab: vocab.tokens, alphabet: alphabet.length, merges, fillers, skippedWords };
+}
 
-  // Alphabet, most frequent first.
+/** The `keep` most frequent characters of words up to `maxChars` long, sorted. */
+function chooseAlphabet(counts: Map<string, number>, maxChars: number, keep: number): string[] {
   const charFreq = new Map<string, number>();
-  let skippedWords = 0;
   for (const [w, n] of counts) {
     if ([...w].length > maxChars) continue;
     for (const ch of w) charFreq.set(ch, (charFreq.get(ch) ?? 0) + n);
   }
   if (charFreq.size === 0) throw new ElectraError('ERR_DATA', 'the corpus has no words to learn a vocabulary from');
   const byFreq = [...charFreq].sort((a, b) => b[1] - a[1] || cmp(a[0], b[0])).map(([c]) => c);
-  const room = Math.floor((size - specials.length) / 2);
-  const keep = Math.min(byFreq.length, opts.limitAlphabet ?? Infinity, room);
-  const alphabet = byFreq.slice(0, keep).sort(cmp);
+  return byFreq.slice(0, Math.min(byFreq.length, keep)).sort(cmp);
+}
 
-  const vocab: string[] = [];
-  const ids = new Map<string, number>();
-  const addToken = (t: string): number => {
-    let id = ids.get(t);
+/** Tokens in id order. */
+class VocabBuilder {
+  readonly tokens: string[] = [];
+  readonly ids = new Map<string, number>();
+
+  get size(): number {
+    return this.tokens.length;
+  }
+
+  /** The id of `t`, added at the end when new. */
+  add(t: string): number {
+    let id = this.ids.get(t);
     if (id === undefined) {
-      id = vocab.length;
-      vocab.push(t);
-      ids.set(t, id);
+      id = this.tokens.length;
+      this.tokens.push(t);
+      this.ids.set(t, id);
     }
     return id;
-  };
-  for (const s of specials) addToken(s);
-  for (const c of alphabet) addToken(c);
-  for (const c of alphabet) addToken('##' + c);
-  const alphabetSet = new Set(alphabet);
+  }
 
-  // Words as symbol-id arrays, with their frequencies.
+  /** Appends `[unusedN]` fillers up to `size` tokens; returns how many fillers were numbered. */
+  fill(size: number): number {
+    let fillers = 0;
+    while (this.tokens.length < size) {
+      const t = `[unused${fillers++}]`;
+      if (this.ids.has(t)) continue;
+      this.add(t);
+    }
+    return fillers;
+  }
+}
+
+/** Words as symbol-id arrays (first character, then `##` continuations), with their frequencies. */
+function symbolWords(counts: Map<string, number>, alphabet: Set<string>, vocab: VocabBuilder, maxChars: number): { words: number[][]; freqs: number[]; skippedWords: number } {
   const words: number[][] = [];
   const freqs: number[] = [];
+  let skippedWords = 0;
   for (const [w, n] of counts) {
     const chars = [...w];
-    if (chars.length > maxChars || !chars.every((c) => alphabetSet.has(c))) {
+    if (chars.length > maxChars || !chars.every((c) => alphabet.has(c))) {
       skippedWords += n;
       continue;
     }
-    words.push(chars.map((c, i) => ids.get(i === 0 ? c : '##' + c)!));
+    words.push(chars.map((c, i) => vocab.ids.get(i === 0 ? c : '##' + c)!));
     freqs.push(n);
   }
+  return { words, freqs, skippedWords };
+}
 
-  // Pair statistics. A pair key packs two symbol ids into one exact double.
-  const K = 0x200000;
-  const pairCount = new Map<number, number>();
-  const pairWords = new Map<number, Set<number>>();
-  const heap = new MaxHeap();
-  const bump = (key: number, delta: number, word: number) => {
-    const n = (pairCount.get(key) ?? 0) + delta;
-    if (n <= 0) pairCount.delete(key);
-    else pairCount.set(key, n);
+/** A pair key packs two symbol ids into one exact double. */
+const K = 0x200000;
+
+/** Counts of adjacent symbol pairs, the words each occurs in, and a heap of (count, pair). */
+class PairStats {
+  readonly count = new Map<number, number>();
+  readonly words = new Map<number, Set<number>>();
+  readonly heap = new MaxHeap();
+  /** Pairs whose count changed since the last {@link requeue}. */
+  readonly #touched = new Set<number>();
+
+  constructor(words: number[][], freqs: number[]) {
+    for (let w = 0; w < words.length; w++) {
+      const sy = words[w]!;
+      for (let i = 0; i + 1 < sy.length; i++) this.bump(sy[i]! * K + sy[i + 1]!, freqs[w]!, w, false);
+    }
+    for (const [key, n] of this.count) this.heap.push(n, key);
+  }
+
+  bump(key: number, delta: number, word: number, touch = true): void {
+    const n = (this.count.get(key) ?? 0) + delta;
+    if (n <= 0) this.count.delete(key);
+    else this.count.set(key, n);
     if (delta > 0) {
-      let set = pairWords.get(key);
-      if (!set) pairWords.set(key, (set = new Set()));
+      let set = this.words.get(key);
+      if (!set) this.words.set(key, (set = new Set()));
       set.add(word);
     }
-  };
-  for (let w = 0; w < words.length; w++) {
-    const sy = words[w]!;
-    for (let i = 0; i + 1 < sy.length; i++) bump(sy[i]! * K + sy[i + 1]!, freqs[w]!, w);
+    if (touch) this.#touched.add(key);
   }
-  for (const [key, n] of pairCount) heap.push(n, key);
 
+  /** Drops a merged pair, and queues the new counts of the pairs its merge changed. */
+  retire(key: number): void {
+    this.count.delete(key);
+    this.words.delete(key);
+    for (const t of this.#touched) {
+      const c = this.count.get(t);
+      if (c !== undefined) this.heap.push(c, t);
+    }
+    this.#touched.clear();
+  }
+}
+
+/** Replaces every `a b` in the words that hold the pair with `m`, updating the pair counts around it. */
+function mergeInWords(stats: PairStats, words: number[][], freqs: number[], key: number, a: number, b: number, m: number): void {
+  for (const w of stats.words.get(key) ?? []) {
+    const sy = words[w]!;
+    const f = freqs[w]!;
+    for (let i = 0; i + 1 < sy.length; i++) {
+      if (sy[i] !== a || sy[i + 1] !== b) continue;
+      if (i > 0) stats.bump(sy[i - 1]! * K + a, -f, w);
+      if (i + 2 < sy.length) stats.bump(b * K + sy[i + 2]!, -f, w);
+      sy.splice(i, 2, m);
+      if (i > 0) stats.bump(sy[i - 1]! * K + m, f, w);
+      if (i + 1 < sy.length) stats.bump(m * K + sy[i + 1]!, f, w);
+    }
+  }
+}
+
+/** Merges the most frequent pair until the vocabulary has `size` tokens or no pair occurs `minFrequency` times; returns the tokens added. */
+function learnMerges(vocab: VocabBuilder, words: number[][], freqs: number[], size: number, minFrequency: number): number {
+  const stats = new PairStats(words, freqs);
   let merges = 0;
-  const touched = new Set<number>();
-  while (vocab.length < size) {
-    const top = heap.pop();
+  while (vocab.size < size) {
+    const top = stats.heap.pop();
     if (!top) break;
     const [n, key] = top;
-    const cur = pairCount.get(key) ?? 0;
+    const cur = stats.count.get(key) ?? 0;
     if (cur !== n) continue; // stale entry; the current count has its own entry
     if (n < minFrequency) break;
     const a = Math.floor(key / K);
     const b = key % K;
-    const merged = vocab[a]! + vocab[b]!.slice(2);
-    const before = vocab.length;
-    const m = addToken(merged);
-    if (vocab.length > before) merges++;
-    touched.clear();
-    for (const w of pairWords.get(key) ?? []) {
-      const sy = words[w]!;
-      const f = freqs[w]!;
-      for (let i = 0; i + 1 < sy.length; i++) {
-        if (sy[i] !== a || sy[i + 1] !== b) continue;
-        if (i > 0) {
-          bump(sy[i - 1]! * K + a, -f, w);
-          touched.add(sy[i - 1]! * K + a);
-        }
-        if (i + 2 < sy.length) {
-          bump(b * K + sy[i + 2]!, -f, w);
-          touched.add(b * K + sy[i + 2]!);
-        }
-        sy.splice(i, 2, m);
-        if (i > 0) {
-          bump(sy[i - 1]! * K + m, f, w);
-          touched.add(sy[i - 1]! * K + m);
-        }
-        if (i + 1 < sy.length) {
-          bump(m * K + sy[i + 1]!, f, w);
-          touched.add(m * K + sy[i + 1]!);
-        }
-      }
-    }
-    pairCount.delete(key);
-    pairWords.delete(key);
-    for (const t of touched) {
-      const c = pairCount.get(t);
-      if (c !== undefined) heap.push(c, t);
-    }
+    const before = vocab.size;
+    const m = vocab.add(vocab.tokens[a]! + vocab.tokens[b]!.slice(2));
+    if (vocab.size > before) merges++;
+    mergeInWords(stats, words, freqs, key, a, b, m);
+    stats.retire(key);
   }
-
-  let fillers = 0;
-  while (vocab.length < size) {
-    const t = `[unused${fillers++}]`;
-    if (ids.has(t)) continue;
-    addToken(t);
-  }
-  return { vocab, alphabet: alphabet.length, merges, fillers, skippedWords };
+  return merges;
 }
 
 function cmp(a: string, b: string): number {

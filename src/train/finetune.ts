@@ -11,12 +11,13 @@ import { z } from 'zod';
 import { parseConfig, type ElectraConfig } from '../config';
 import { Electra, type Head } from '../electra';
 import { ElectraError } from '../errors';
+import { writeFileAtomic } from '../checkpoint/atomic';
 import { inspectHfDir } from '../checkpoint/hf';
 import { resolveModel } from '../hub';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
-import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../infer/windows';
+import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../data/windows';
 import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
 
 const finetuneSchema = z
@@ -184,7 +185,7 @@ export async function evaluateTask(
 ): Promise<EvalResult> {
   const order = feats.map((_, i) => i).sort((a, b) => feats[a]!.ids.length - feats[b]!.ids.length);
   // Sequence classification and regression: an example's logits are the mean over its features
-  // (one per window; see src/infer/windows.ts), so the sums are kept per example.
+  // (one per window; see src/data/windows.ts), so the sums are kept per example.
   const nEx = examples.length;
   const L = kind === 'regression' ? 1 : labels.length;
   const sums = new Float64Array(kind === 'sequence-classification' || kind === 'regression' ? nEx * L : 0);
@@ -275,20 +276,18 @@ async function loadForTask(o: FinetuneOptions, dir: string, kind: TaskKind, labe
   return Electra.load(dir, { head, device: o.device, config: extra });
 }
 
-/** Fine-tunes a model on a task (the engine of `electra finetune`). */
-export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
-  const o = parseFinetuneOptions(input);
-  const log = cb.log ?? (() => {});
-  const t0 = Date.now();
-  const kind = o.head;
-  const dir = resolveModelDir(await resolveModel(o.model));
-  const tokDir = (await resolveModel(o.tokenizer, { files: 'tokenizer' })) ?? dir;
-  let tok: ElectraTokenizer;
+/** The tokenizer: `tokenizer` when given, else the model directory's. */
+function loadTokenizer(o: FinetuneOptions, dir: string): ElectraTokenizer {
+  const tokDir = o.tokenizer ?? dir;
   try {
-    tok = ElectraTokenizer.load(tokDir);
+    return ElectraTokenizer.load(tokDir);
   } catch (e) {
     throw new ElectraError('ERR_TOKENIZER', `no tokenizer in ${tokDir} (pass --tokenizer DIR): ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Refuses, before any work, an output that cannot be written or that is not a model directory. */
+function checkOutput(o: FinetuneOptions): void {
   const outParent = path.dirname(path.resolve(o.out));
   try {
     fs.mkdirSync(outParent, { recursive: true });
@@ -299,112 +298,190 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
   if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0 && !fs.existsSync(path.join(o.out, 'config.json'))) {
     throw new ElectraError('ERR_IO', `${o.out} exists and is not a model directory; refusing to replace it`);
   }
-  if (o.windows > 1 && kind !== 'sequence-classification' && kind !== 'regression') {
-    throw new ElectraError('ERR_CONFIG', `windows > 1 applies to sequence classification and regression, not ${kind}`);
+  if (o.windows > 1 && o.head !== 'sequence-classification' && o.head !== 'regression') {
+    throw new ElectraError('ERR_CONFIG', `windows > 1 applies to sequence classification and regression, not ${o.head}`);
   }
-  const data: TaskData = loadTaskData(o.task, { kind, dev: o.dev, test: o.test, seed: o.seed, textField: o.textField, pairField: o.pairField, labelField: o.labelField });
+}
+
+/** The task's splits; the training examples cut to `trainLimit` (after a seeded shuffle). */
+function loadTask(o: FinetuneOptions, log: (line: string) => void): { data: TaskData; train: TaskData['train'] } {
+  const data = loadTaskData(o.task, { kind: o.head, dev: o.dev, test: o.test, seed: o.seed, textField: o.textField, pairField: o.pairField, labelField: o.labelField });
   for (const n of data.notes) log(n);
   let train = data.train;
   if (o.trainLimit !== undefined && o.trainLimit < train.length) {
     train = new Rng(o.seed).shuffle([...train]).slice(0, o.trainLimit);
     log(`using ${train.length} training examples (--train-limit)`);
   }
-  const model = await loadForTask(o, dir, kind, data.labels);
+  return { data, train };
+}
+
+interface TaskFeatures {
+  train: Feature[];
+  dev: Feature[];
+  test: Feature[];
+  /** Training examples cut short. */
+  truncated: number;
+}
+
+async function encodeSplits(o: FinetuneOptions, tok: ElectraTokenizer, model: Electra, data: TaskData, train: TaskData['train'], log: (line: string) => void): Promise<TaskFeatures> {
+  const kind = o.head;
+  const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
+  const [trainF, devF, testF] = await Promise.all([
+    encodeTask(tok, kind, train, data.labels, maxLength, o.windows),
+    encodeTask(tok, kind, data.dev, data.labels, maxLength, o.windows),
+    encodeTask(tok, kind, data.test, data.labels, maxLength, o.windows),
+  ]);
+  const truncated = trainF.filter((f) => f.truncated > 0).length;
+  if (o.windows > 1) log(`${train.length} training examples as ${trainF.length} windows of up to ${maxLength} tokens (at most ${o.windows} per text)`);
+  if (truncated) log(`${truncated} of ${train.length} training examples truncated to ${o.windows > 1 ? `${o.windows} windows of ` : ''}${maxLength} tokens`);
+  return { train: trainF, dev: devF, test: testF, truncated };
+}
+
+/** The optimizer with the paper's settings by model size unless given; returns the steps per epoch. */
+function setupOptimizer(o: FinetuneOptions, model: Electra, trainFeatures: number, log: (line: string) => void): { stepsPerEpoch: number; totalSteps: number } {
+  const stepsPerEpoch = Math.ceil(trainFeatures / o.batch);
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const params = model.parameters();
+  // The paper's fine-tuning settings by size: Small (hidden <= 256) 3e-4, Base 1e-4, Large 5e-5;
+  // layer decay 0.8, 0.9 for Large.
+  const hidden = model.config.hidden_size;
+  const lr = o.lr ?? (hidden <= 256 ? 3e-4 : hidden <= 768 ? 1e-4 : 5e-5);
+  const layerDecay = o.layerDecay ?? (hidden > 768 ? 0.9 : 0.8);
+  log(`lr ${lr}, layer decay ${layerDecay}, ${o.epochs} epochs of ${stepsPerEpoch} steps (batch ${o.batch})`);
+  model.setupTraining({
+    lr,
+    weightDecay: o.weightDecay,
+    warmupSteps: Math.round(o.warmup * totalSteps),
+    totalSteps,
+    clipNorm: o.clipNorm,
+    biasCorrection: o.biasCorrection,
+    lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, layerDecay),
+    precision: o.precision,
+    seed: o.seed,
+  });
+  return { stepsPerEpoch, totalSteps };
+}
+
+/** What the epochs share: the model, the features, and how each epoch is evaluated and saved. */
+interface EpochRun {
+  o: FinetuneOptions;
+  model: Electra;
+  tok: ElectraTokenizer;
+  data: TaskData;
+  feats: TaskFeatures;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  evalOpts: { batch: number; padId: number; maxAnswerLength: number };
+  /** Tokenizer files saved with the best model. */
+  extraFiles: string[];
+  cb: FinetuneCallbacks;
+  log: (line: string) => void;
+}
+
+/** One pass over the training features in a seeded order; returns the last step and the mean loss. */
+async function trainEpoch(r: EpochRun, epoch: number, rng: Rng): Promise<{ step: number; trainLoss: number }> {
+  const { o, model, feats, cb } = r;
+  const order = rng.shuffle(feats.train.map((_, i) => i));
+  let lossSum = 0, step = 0;
+  for (let s = 0; s < order.length; s += o.batch) {
+    if (cb.signal?.aborted) throw new ElectraError('ERR_ABORTED', 'fine-tuning aborted');
+    const { batch, targets } = collate(order.slice(s, s + o.batch).map((i) => feats.train[i]!), r.tok.padId, o.head);
+    const m = await model.trainStep(batch, targets);
+    step = m.step;
+    lossSum += m.loss;
+    cb.onStep?.({ epoch, step, totalSteps: r.totalSteps, loss: m.loss, lr: m.lr });
+  }
+  return { step, trainLoss: lossSum / r.stepsPerEpoch };
+}
+
+/** Trains epoch by epoch, saving the best on the dev set, until the last epoch or early stopping. */
+async function trainEpochs(r: EpochRun): Promise<{ epochs: EpochReport[]; best: EpochReport; stoppedEarly: boolean }> {
+  const { o, model, data } = r;
+  const rng = new Rng(o.seed ^ 0x9e3779b9);
+  const epochs: EpochReport[] = [];
+  let best: EpochReport | undefined;
+  let since = 0, step = 0, stoppedEarly = false;
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const te = Date.now();
+    const t = await trainEpoch(r, epoch, rng);
+    step = t.step || step;
+    const dev = await evaluateTask(model, o.head, data.labels, data.dev, r.feats.dev, r.evalOpts);
+    const isBest = !best || dev.metric > best.dev.metric;
+    const report: EpochReport = { epoch, step, trainLoss: t.trainLoss, dev, best: isBest, seconds: (Date.now() - te) / 1000 };
+    epochs.push(report);
+    r.cb.onEpoch?.(report);
+    if (isBest) {
+      best = report;
+      since = 0;
+      await model.save(o.out, { extraFiles: r.extraFiles });
+    } else if (o.patience > 0 && ++since >= o.patience) {
+      stoppedEarly = epoch < o.epochs;
+      r.log(`early stop: no dev improvement for ${o.patience} epochs`);
+      break;
+    }
+  }
+  return { epochs, best: best!, stoppedEarly };
+}
+
+/** The saved (best) model on the test split, when there is one. */
+async function testBest(r: EpochRun): Promise<EvalResult | undefined> {
+  if (r.feats.test.length === 0) return undefined;
+  const bestModel = await Electra.load(r.o.out, { device: r.o.device });
   try {
-    const maxLength = Math.min(o.maxLength, model.config.max_position_embeddings);
-    const [trainF, devF, testF] = await Promise.all([
-      encodeTask(tok, kind, train, data.labels, maxLength, o.windows),
-      encodeTask(tok, kind, data.dev, data.labels, maxLength, o.windows),
-      encodeTask(tok, kind, data.test, data.labels, maxLength, o.windows),
-    ]);
-    const truncated = trainF.filter((f) => f.truncated > 0).length;
-    if (o.windows > 1) log(`${train.length} training examples as ${trainF.length} windows of up to ${maxLength} tokens (at most ${o.windows} per text)`);
-    if (truncated) log(`${truncated} of ${train.length} training examples truncated to ${o.windows > 1 ? `${o.windows} windows of ` : ''}${maxLength} tokens`);
-    const stepsPerEpoch = Math.ceil(trainF.length / o.batch);
-    const totalSteps = stepsPerEpoch * o.epochs;
-    const params = model.parameters();
-    // The paper's fine-tuning settings by size: Small (hidden <= 256) 3e-4, Base 1e-4, Large 5e-5;
-    // layer decay 0.8, 0.9 for Large.
-    const hidden = model.config.hidden_size;
-    const lr = o.lr ?? (hidden <= 256 ? 3e-4 : hidden <= 768 ? 1e-4 : 5e-5);
-    const layerDecay = o.layerDecay ?? (hidden > 768 ? 0.9 : 0.8);
-    log(`lr ${lr}, layer decay ${layerDecay}, ${o.epochs} epochs of ${stepsPerEpoch} steps (batch ${o.batch})`);
-    model.setupTraining({
-      lr,
-      weightDecay: o.weightDecay,
-      warmupSteps: Math.round(o.warmup * totalSteps),
-      totalSteps,
-      clipNorm: o.clipNorm,
-      biasCorrection: o.biasCorrection,
-      lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, layerDecay),
-      precision: o.precision,
-      seed: o.seed,
-    });
-    const tokFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-tok-'));
-    tok.save(tokFiles);
-    const extraFiles = fs.readdirSync(tokFiles).map((f) => path.join(tokFiles, f));
+    return await evaluateTask(bestModel, r.o.head, r.data.labels, r.data.test, r.feats.test, r.evalOpts);
+  } finally {
+    bestModel.dispose();
+  }
+}
+
+/** Trains with the tokenizer's files in a temporary directory (saved with each best model). */
+async function withTokenizerFiles<T>(tok: ElectraTokenizer, fn: (files: string[]) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-tok-'));
+  try {
+    tok.save(dir);
+    return await fn(fs.readdirSync(dir).map((f) => path.join(dir, f)));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeResults(o: FinetuneOptions, summary: FinetuneSummary): void {
+  writeFileAtomic(path.join(o.out, 'eval_results.json'), [JSON.stringify({ ...summary, options: { ...o } }, null, 2) + '\n']);
+}
+
+/** Fine-tunes a model on a task (the engine of `electra finetune`). */
+export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
+  const o = parseFinetuneOptions(input);
+  const log = cb.log ?? (() => {});
+  const t0 = Date.now();
+  const dir = resolveModelDir(await resolveModel(o.model));
+  o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
+  const tok = loadTokenizer(o, dir);
+  checkOutput(o);
+  const { data, train } = loadTask(o, log);
+  const model = await loadForTask(o, dir, o.head, data.labels);
+  try {
+    const feats = await encodeSplits(o, tok, model, data, train, log);
+    const steps = setupOptimizer(o, model, feats.train.length, log);
     const evalOpts = { batch: o.evalBatch, padId: tok.padId, maxAnswerLength: o.maxAnswerLength };
-    const rng = new Rng(o.seed ^ 0x9e3779b9);
-    const epochs: EpochReport[] = [];
-    let best: EpochReport | undefined;
-    let since = 0, step = 0, stoppedEarly = false;
-    try {
-      for (let epoch = 1; epoch <= o.epochs; epoch++) {
-        const te = Date.now();
-        const order = rng.shuffle(trainF.map((_, i) => i));
-        let lossSum = 0;
-        for (let s = 0; s < order.length; s += o.batch) {
-          if (cb.signal?.aborted) throw new ElectraError('ERR_ABORTED', 'fine-tuning aborted');
-          const { batch, targets } = collate(order.slice(s, s + o.batch).map((i) => trainF[i]!), tok.padId, kind);
-          const m = await model.trainStep(batch, targets);
-          step = m.step;
-          lossSum += m.loss;
-          cb.onStep?.({ epoch, step, totalSteps, loss: m.loss, lr: m.lr });
-        }
-        const dev = await evaluateTask(model, kind, data.labels, data.dev, devF, evalOpts);
-        const isBest = !best || dev.metric > best.dev.metric;
-        const r: EpochReport = { epoch, step, trainLoss: lossSum / stepsPerEpoch, dev, best: isBest, seconds: (Date.now() - te) / 1000 };
-        epochs.push(r);
-        cb.onEpoch?.(r);
-        if (isBest) {
-          best = r;
-          since = 0;
-          await model.save(o.out, { extraFiles });
-        } else if (o.patience > 0 && ++since >= o.patience) {
-          stoppedEarly = epoch < o.epochs;
-          log(`early stop: no dev improvement for ${o.patience} epochs`);
-          break;
-        }
-      }
-    } finally {
-      fs.rmSync(tokFiles, { recursive: true, force: true });
-    }
-    let test: EvalResult | undefined;
-    if (testF.length > 0) {
-      const bestModel = await Electra.load(o.out, { device: o.device });
-      try {
-        test = await evaluateTask(bestModel, kind, data.labels, data.test, testF, evalOpts);
-      } finally {
-        bestModel.dispose();
-      }
-    }
+    const run = (extraFiles: string[]): EpochRun => ({ o, model, tok, data, feats, ...steps, evalOpts, extraFiles, cb, log });
+    const { epochs, best, stoppedEarly } = await withTokenizerFiles(tok, (files) => trainEpochs(run(files)));
+    const test = await testBest(run([]));
     const summary: FinetuneSummary = {
       out: o.out,
-      kind,
+      kind: o.head,
       labels: data.labels,
       epochs,
-      bestEpoch: best!.epoch,
-      dev: best!.dev,
+      bestEpoch: best.epoch,
+      dev: best.dev,
       test,
       trainExamples: train.length,
-      trainFeatures: trainF.length,
-      truncated,
+      trainFeatures: feats.train.length,
+      truncated: feats.truncated,
       seconds: (Date.now() - t0) / 1000,
       stoppedEarly,
     };
-    const results = path.join(o.out, 'eval_results.json');
-    fs.writeFileSync(results + '.tmp', JSON.stringify({ ...summary, options: { ...o } }, null, 2) + '\n');
-    fs.renameSync(results + '.tmp', results);
+    writeResults(o, summary);
     return summary;
   } finally {
     model.dispose();

@@ -18,7 +18,7 @@ export const trainerOptionsSchema = z.object({
   eps: z.number().positive().default(1e-6),
   /** Adam bias correction; the original ELECTRA has none. */
   biasCorrection: z.boolean().default(false),
-  /** The multi-tensor fused AdamW kernel (same update; false: one parameter at a time). */
+  /** Shorthand for `kernels.fusedAdamW` (which wins where both are set). */
   fusedAdamW: z.boolean().default(true),
   warmupSteps: z.number().int().nonnegative().default(10000),
   totalSteps: z.number().int().positive().default(1000000),
@@ -26,13 +26,27 @@ export const trainerOptionsSchema = z.object({
   clipNorm: z.number().nonnegative().default(1),
   /** Skip an update whose loss or gradient is not finite instead of stopping with ERR_DIVERGED. */
   skipNonFinite: z.boolean().default(false),
-  /**
-   * CUDA: capture the whole step as a CUDA graph (after two eager steps) and replay it while the
-   * batch shape stays the same; one micro-batch, one process, fp32 or bf16 (other steps run
-   * eagerly). Unset: on for CUDA devices (2.2x the eager step for ELECTRA-Small on an H100, with
-   * the same results), off on the CPU, where there are no graphs.
-   */
+  /** Shorthand for `kernels.cudaGraph` (which wins where both are set). */
   cudaGraph: z.boolean().optional(),
+  /**
+   * Kernel choices of this run: the same training, faster or slower (docs/switches.md). The
+   * environment's A/B overrides (ELECTRA_CUDA_GRAPH, ELECTRA_CUSTOM_KERNELS, ELECTRA_FUSED_ADAMW)
+   * win over these. Not saved in checkpoints: each run chooses its own.
+   */
+  kernels: z
+    .strictObject({
+      /**
+       * CUDA: capture the whole step as a CUDA graph (after two eager steps) and replay it while
+       * the batch shape stays the same; one micro-batch, one process, fp32 or bf16, fused AdamW
+       * (other steps run eagerly). Unset: on for CUDA devices, off on the CPU (no graphs there).
+       */
+      cudaGraph: z.boolean().optional(),
+      /** CUDA: the custom kernels (native/src/model/kernels.h) in this run's steps. Unset: the process setting (on). */
+      customKernels: z.boolean().optional(),
+      /** The multi-tensor fused AdamW kernel (same update; false: one parameter at a time). Unset: `fusedAdamW` (on). */
+      fusedAdamW: z.boolean().optional(),
+    })
+    .default({}),
   /**
    * Vocabulary rows rounded up to this multiple inside the model (aligned output-layer GEMMs);
    * never visible in saved weights. 0 (default): 64 on CUDA, none on the CPU.

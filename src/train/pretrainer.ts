@@ -10,7 +10,8 @@ import { inspectHfDir, readWeights, writeHfDir } from '../checkpoint/hf';
 import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors';
 import { matchStateDict } from '../checkpoint/statedict';
 import { callNative, ElectraError, mapNative } from '../errors';
-import { native, type NamedTensor, type NativeBatch, type NativeStepMetrics, type NativeTrainer } from '../native';
+import { native, type NamedTensor, type NativeBatch, type NativeKernels, type NativeStepMetrics, type NativeTrainer } from '../native';
+import { kernelOverrides } from '../runtime';
 import { parseTrainerOptions, type TrainerOptions, type TrainerOptionsInput } from './options';
 
 /** Metrics of one step (or one evaluation). */
@@ -36,7 +37,8 @@ export interface PretrainerConfig extends TrainerOptionsInput {
 export interface TrainerState {
   format: 1;
   step: number;
-  options: TrainerOptions;
+  /** The options without the kernel choices, which each run makes for itself. */
+  options: Omit<TrainerOptions, 'cudaGraph' | 'kernels'>;
   special: SpecialIds;
   discriminator: ElectraConfig;
   generator: ElectraConfig | null;
@@ -50,6 +52,20 @@ export interface TrainerState {
 
 function nativeConfig(c: ElectraConfig): Record<string, unknown> {
   return { ...c, num_labels: numLabels(c), classifier_dropout: c.classifier_dropout ?? -1 };
+}
+
+/**
+ * A run's kernel choices as the addon takes them: the environment's A/B overrides, then
+ * `kernels`, then the top-level shorthands, then the defaults (the CUDA graph on for CUDA
+ * devices; the custom kernels unset, which leaves the process setting).
+ */
+function kernelChoices(o: TrainerOptions): NativeKernels {
+  const env = kernelOverrides();
+  return {
+    cudaGraph: env.cudaGraph ?? o.kernels.cudaGraph ?? o.cudaGraph ?? o.device.startsWith('cuda'),
+    customKernels: env.customKernels ?? o.kernels.customKernels,
+    fusedAdamW: env.fusedAdamW ?? o.kernels.fusedAdamW ?? o.fusedAdamW,
+  };
 }
 
 /** The generator + discriminator pair and its optimizer. */
@@ -89,7 +105,7 @@ export class Pretrainer implements Disposable {
       callNative(() =>
         native().createTrainer!({
           ...o,
-          cudaGraph: o.cudaGraph ?? o.device.startsWith('cuda'),
+          kernels: kernelChoices(o),
           discriminator: nativeConfig(d),
           generator: g ? nativeConfig(g) : {},
           special: sp,
@@ -141,8 +157,8 @@ export class Pretrainer implements Disposable {
     const onCuda = this.options.device.startsWith('cuda');
     const drng = onCuda ? callNative(() => this.n.getRng('device')) : null;
     const b64 = (t: { data: unknown }) => Buffer.from((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength).toString('base64');
-    // The CUDA graph is a choice of each run, like the device (same results either way): not saved.
-    const { cudaGraph: _graph, ...options } = this.options;
+    // The kernel choices belong to each run, like the device (same results either way): not saved.
+    const { cudaGraph: _graph, kernels: _kernels, ...options } = this.options;
     const state: TrainerState = {
       format: 1,
       step: this.step,
@@ -190,9 +206,10 @@ export class Pretrainer implements Disposable {
   /** Re-creates the pair from a checkpoint: weights, optimizer moments, step and random state. */
   static async fromCheckpoint(dir: string, overrides: Partial<TrainerOptionsInput> = {}): Promise<{ trainer: Pretrainer; state: TrainerState }> {
     const s = Pretrainer.readState(dir);
-    // A saved cudaGraph is ignored: checkpoints written before it became a per-run choice hold the
-    // old default (false), which would keep a resumed CUDA run eager. Unset overrides change nothing.
-    const { cudaGraph: _savedGraph, ...saved } = s.options;
+    // Saved kernel choices are ignored: checkpoints written before the CUDA graph became a per-run
+    // choice hold its old default (false), which would keep a resumed CUDA run eager. Unset
+    // overrides change nothing.
+    const { cudaGraph: _savedGraph, kernels: _savedKernels, ...saved } = s.options as TrainerOptions;
     const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<TrainerOptionsInput>;
     const t = await Pretrainer.create({
       ...saved,

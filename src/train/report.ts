@@ -2,8 +2,7 @@
  * runs/x/report.html: one self-contained page (inline SVG, no network) with the loss and
  * accuracy curves and the run's configuration, rewritten at every checkpoint.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic } from '../checkpoint/atomic';
 
 export interface MetricRow {
   type: 'train' | 'eval';
@@ -73,7 +72,5 @@ ${chart('Loss (held-out)', [{ name: 'total', color: '#1f77b4', points: s(evals, 
 <h2>Configuration</h2><pre>${esc(JSON.stringify(config, null, 2))}</pre>
 </body></html>
 `;
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  fs.writeFileSync(tmp, html);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, [html]);
 }

@@ -11,10 +11,11 @@
  *   {"text": [...], "answer_start": [...]}}` (a list of `{text, answer_start}` also accepted).
  */
 import { ElectraError } from '../errors';
-import { loadSpamAssassin, readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
+import { loadSpamAssassin } from '../data/builtins';
+import { readFinetuneFile, readFinetuneText, stratifiedSplit, type FinetuneExample } from '../data/finetune';
 import { Rng } from '../data/rng';
 import type { ElectraTokenizer } from '../tokenizer/tokenizer';
-import { splitWindows } from '../infer/windows';
+import { splitWindows } from '../data/windows';
 
 export type TaskKind = 'sequence-classification' | 'regression' | 'token-classification' | 'question-answering';
 export const TASK_KINDS: readonly TaskKind[] = ['sequence-classification', 'regression', 'token-classification', 'question-answering'];
@@ -242,7 +243,7 @@ export interface Feature {
 /**
  * Encodes examples for `kind` (truncating to `maxLength` tokens). With `windows` > 1 (sequence
  * classification and regression of single texts), a long text gives up to `windows` features, one
- * per window of `maxLength` tokens (`src/infer/windows.ts`), each with the text's label.
+ * per window of `maxLength` tokens (`src/data/windows.ts`), each with the text's label.
  */
 export async function encodeTask(tok: ElectraTokenizer, kind: TaskKind, xs: readonly AnyExample[], labels: readonly string[], maxLength: number, windows = 1): Promise<Feature[]> {
   const out: Feature[] = [];

@@ -1,5 +1,6 @@
 /* The CLI as a user runs it: doctor, help, bad commands and options. */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'electra.cjs');
@@ -9,9 +10,12 @@ describe('electra CLI', () => {
   test('doctor --json reports the runtime', () => {
     const r = run('doctor', '--json');
     expect(r.status).toBe(0);
-    const j = JSON.parse(r.stdout) as { libtorchVersion: string; libtorchSource: string; threads: number; cudaAvailable: boolean };
+    const j = JSON.parse(r.stdout) as { libtorchVersion: string; libtorchSource: string; libtorchPath: string; threads: number; cudaAvailable: boolean };
     expect(j.libtorchVersion).toMatch(/^2\.\d+/);
-    expect(j.libtorchSource).toBeTruthy();
+    // Where the build found libtorch, as the install recorded it (scripts/libtorch.cjs's rules).
+    const built = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'build', 'electra-build.json'), 'utf8')) as { libtorchSource: string; libtorchRoot: string };
+    expect({ source: j.libtorchSource, path: j.libtorchPath }).toEqual({ source: built.libtorchSource, path: built.libtorchRoot });
+    expect(j.libtorchSource).toMatch(/^(LIBTORCH|Torch_DIR|\S+ torch|\.libtorch)$/);
     expect(j.threads).toBeGreaterThan(0);
     expect(typeof j.cudaAvailable).toBe('boolean');
     const human = run('doctor');

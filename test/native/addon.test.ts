@@ -1,8 +1,10 @@
 /* The addon loads, reports its runtime, computes, and maps errors to coded ElectraErrors. */
 import { ElectraError } from '../../src/errors';
 import { matmul, runtime, setNumThreads } from '../../src/runtime';
-import { native } from '../../src/native';
+import { addonPath, native } from '../../src/native';
+import { prerequisite, testIf } from '../prerequisites';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 function jsMatmul(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float64Array {
@@ -21,7 +23,7 @@ describe('native addon', () => {
     expect(r.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(r.libtorchVersion).toMatch(/^2\.(\d+)\.\d+/);
     expect(Number(r.libtorchVersion.split('.')[1])).toBeGreaterThanOrEqual(4);
-    expect(r.libtorchPath).toBeTruthy();
+    expect(fs.statSync(r.libtorchPath ?? '').isDirectory()).toBe(true); // where the build found libtorch
     expect(r.buildFlags).toMatch(/^(cpu|cuda)/);
     expect(r.threads).toBeGreaterThanOrEqual(1);
     expect(r.cudaAvailable).toBe(r.deviceCount > 0);
@@ -80,8 +82,8 @@ describe('native addon', () => {
   });
 
   test('libtorch errors cross the boundary as ERR_TORCH; our own keep their code', () => {
-    expect(() => native().raiseForTest('torch')).toThrow(expect.objectContaining({ code: 'ERR_TORCH' }));
-    expect(() => native().raiseForTest('electra')).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
+    expect(() => native()._test.raise('torch')).toThrow(expect.objectContaining({ code: 'ERR_TORCH' }));
+    expect(() => native()._test.raise('electra')).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
   });
 
   test('a bad device is ERR_DEVICE', async () => {
@@ -93,13 +95,20 @@ describe('native addon', () => {
     }
   });
 
-  test('profileStart/profileStop sum the operators run in between (bench --profile)', async () => {
+  test('without the executor thread (ELECTRA_EXECUTOR=0) profileStart refuses with ERR_CONFIG', () => {
+    const code = `require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'index.cjs'))}).runtime();
+      try { require(${JSON.stringify(addonPath())}).profileStart(); console.log('{"started":true}'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...process.env, ELECTRA_EXECUTOR: '0' }, timeout: 60_000 });
+    expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(JSON.parse(child.stdout)).toEqual({ code: 'ERR_CONFIG', message: expect.stringMatching(/records the executor thread/) });
+  });
+
+  // The profiler records the executor thread only.
+  const testProfiled = testIf(prerequisite('the executor thread', runtime().executor ? undefined : 'ELECTRA_EXECUTOR=0 turns it off'));
+
+  testProfiled('profileStart/profileStop sum the operators run in between (bench --profile)', async () => {
     const n = native();
-    if (!runtime().executor) {
-      // The profiler records the executor thread; without it profileStart refuses.
-      expect(() => n.profileStart()).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
-      return;
-    }
     expect(() => n.profileStop()).toThrow(expect.objectContaining({ code: 'ERR_INPUT' }));
     const starting = n.profileStart();
     // Until the start has finished neither a second start nor a stop is taken.

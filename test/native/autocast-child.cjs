@@ -1,4 +1,4 @@
-// One tiny pre-training run for test/native/bf16-layernorm.test.ts, with the built dist/ and addon:
+// One tiny pre-training run for test/native/autocast.test.ts and custom-kernels.test.ts, with the built dist/ and addon:
 // PRECISION=bf16 runs the CUDA path's autocast on the CPU (ELECTRA_TEST_CPU_AUTOCAST=1 set by the
 // test; the public API refuses bf16 training on the CPU). Prints {losses, gradNorms, ln, logits} as
 // JSON: ln holds the discriminator's LayerNorm weights after training, which start at exactly 1;

@@ -1,7 +1,7 @@
 /*
  * Fine-tuning on tiny synthetic tasks that a small model learns in a few epochs: each head
  * trains, the dev metric rises, the best model is an HF directory with id2label that loads back
- * (and in Python, when transformers is installed), and bad input gives ElectraErrors.
+ * (and in Python transformers), and bad input gives ElectraErrors.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import { Electra } from '../../src/electra';
 import { ElectraError } from '../../src/errors';
 import { finetune, layerLrScales } from '../../src/train/finetune';
 import { ElectraTokenizer } from '../../src/tokenizer/tokenizer';
+import { python, testIf } from '../prerequisites';
 
 const WORDS = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega good bad paris rome berlin city is the of in capital what which'.split(' ');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-ft-'));
@@ -22,15 +23,7 @@ function rng(seed: number) {
 }
 const filler = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega'.split(' ');
 
-function hasPython(): boolean {
-  if (process.env.ELECTRA_TEST_PYTHON === '0') return false; // scripts/asan.sh: no Python under the ASan preload
-  try {
-    execFileSync('python3', ['-c', 'import transformers, torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const testPy = testIf(python(['torch', 'transformers']));
 
 beforeAll(async () => {
   const tok = ElectraTokenizer.fromVocabList(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...WORDS]);
@@ -97,27 +90,28 @@ describe('finetune', () => {
     expect(fs.existsSync(path.join(out, 'tokenizer.json'))).toBe(true);
     const res = JSON.parse(fs.readFileSync(path.join(out, 'eval_results.json'), 'utf8'));
     expect(res.bestEpoch).toBe(s.bestEpoch);
-    if (hasPython()) {
-      // Python transformers opens it and agrees on the predictions of three texts.
-      const texts = ['alpha good beta', 'gamma bad delta', 'pi rho good'];
-      const py = execFileSync('python3', ['-c', `
+  }, 240_000);
+
+  testPy('the fine-tuned sequence classifier opens in Python transformers with the same logits', async () => {
+    const out = path.join(tmp, 'sent-out'); // written by the test above
+    const texts = ['alpha good beta', 'gamma bad delta', 'pi rho good'];
+    const py = execFileSync('python3', ['-c', `
 import sys, json, torch
 from transformers import AutoTokenizer, ElectraForSequenceClassification
 tok = AutoTokenizer.from_pretrained(sys.argv[1]); m = ElectraForSequenceClassification.from_pretrained(sys.argv[1]).eval()
 enc = tok(json.loads(sys.argv[2]), return_tensors='pt', padding=True)
 with torch.no_grad(): print(json.dumps(m(**enc).logits.tolist()))
 `, out, JSON.stringify(texts)]).toString();
-      const want = JSON.parse(py) as number[][];
-      const m = await Electra.load(out);
-      const tok = ElectraTokenizer.load(out);
-      for (let i = 0; i < texts.length; i++) {
-        const e = await tok.encode(texts[i]!);
-        const r = await m.forward({ inputIds: Int32Array.from(e.ids), shape: [1, e.ids.length] });
-        expect(Math.abs(r.classification!.data[0]! - want[i]![0]!)).toBeLessThan(1e-4);
-        expect(Math.abs(r.classification!.data[1]! - want[i]![1]!)).toBeLessThan(1e-4);
-      }
-      m.dispose();
+    const want = JSON.parse(py) as number[][];
+    const m = await Electra.load(out);
+    const tok = ElectraTokenizer.load(out);
+    for (let i = 0; i < texts.length; i++) {
+      const e = await tok.encode(texts[i]!);
+      const r = await m.forward({ inputIds: Int32Array.from(e.ids), shape: [1, e.ids.length] });
+      expect(Math.abs(r.classification!.data[0]! - want[i]![0]!)).toBeLessThan(1e-4);
+      expect(Math.abs(r.classification!.data[1]! - want[i]![1]!)).toBeLessThan(1e-4);
     }
+    m.dispose();
   }, 240_000);
 
   test('regression: Spearman rises (value = number of "good")', async () => {

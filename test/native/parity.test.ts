@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Electra, type ForwardResult } from '../../src/electra';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import type { NativeTensor } from '../../src/native';
+import { python, testIf } from '../prerequisites';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'models');
 const CASES: { name: string; cls: string; outputs: [string, keyof ForwardResult][] }[] = [
@@ -76,10 +77,7 @@ function diffs(a: Float32Array, b: Float32Array): { max: number; mean: number } 
 const BF16_MAX = 0.1;
 const BF16_MEAN = 0.01;
 
-function pythonHasTransformers(): boolean {
-  const r = spawnSync('python3', ['-c', 'import torch, transformers, safetensors'], { encoding: 'utf8' });
-  return r.status === 0;
-}
+const testPy = testIf(python(['torch', 'transformers', 'safetensors']));
 
 describe('bf16 inference (autocast, CPU) against the fp32 references', () => {
   for (const c of CASES) {
@@ -154,11 +152,7 @@ describe('parity with Hugging Face transformers (fp32, CPU)', () => {
     });
   }
 
-  test('round trip: what we save reloads in Python transformers with the same outputs', async () => {
-    if (!pythonHasTransformers()) {
-      console.warn('round trip not checked: python3 lacks torch/transformers/safetensors (pip install torch transformers)');
-      return;
-    }
+  testPy('round trip: what we save reloads in Python transformers with the same outputs', async () => {
     for (const c of CASES) {
       const m = await Electra.load(path.join(FIXTURES, c.name));
       const out = path.join(tmp, `saved-${c.name}`);
@@ -178,7 +172,7 @@ describe('parity with Hugging Face transformers (fp32, CPU)', () => {
       await checkOutputs(again, c.name, c.outputs);
       again.dispose();
     }
-  });
+  }, 600_000); // seven Python processes, each importing torch and transformers
 
   test('a task head absent from the checkpoint is initialised fresh (fine-tuning from a discriminator)', async () => {
     const m = await Electra.load(path.join(FIXTURES, 'disc-proj'), { head: 'sequence-classification' });

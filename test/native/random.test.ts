@@ -35,14 +35,14 @@ describe('CPU random streams', () => {
     const ranges: [number, number][] = [[0, 1], [0, 300], [3, 129], [127, 2], [16380, 9], [16383, 1], [16384 * 5 - 37, 100], [40001, 513]];
     for (const seed of seeds) {
       for (const [first, n] of ranges) {
-        expect(Array.from(native().philoxForTest(seed, first, n))).toEqual(reference(seed, first, n));
+        expect(Array.from(native()._test.philox(seed, first, n))).toEqual(reference(seed, first, n));
       }
     }
   });
 
   test('a range drawn in pieces equals the same range drawn at once', () => {
-    const all = native().philoxForTest(42n, 1000, 40000);
-    const parts = [native().philoxForTest(42n, 1000, 15383), native().philoxForTest(42n, 16383, 7), native().philoxForTest(42n, 16390, 24610)];
+    const all = native()._test.philox(42n, 1000, 40000);
+    const parts = [native()._test.philox(42n, 1000, 15383), native()._test.philox(42n, 16383, 7), native()._test.philox(42n, 16390, 24610)];
     expect(Array.from(parts.flatMap((p) => Array.from(p)))).toEqual(Array.from(all));
   });
 
@@ -50,7 +50,7 @@ describe('CPU random streams', () => {
     const n = 1 << 20, p = 0.1;
     const x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = Math.sin(i) + 2;  // never 0
-    const { y, grad } = native().dropoutForTest(x, p);
+    const { y, grad } = native()._test.dropout(x, p);
     const scale = Math.fround(1 / (1 - p));
     let dropped = 0;
     const wrong: number[] = [];
@@ -63,7 +63,7 @@ describe('CPU random streams', () => {
     // Binomial(n, 0.1): standard deviation 0.0003 of the fraction.
     expect(Math.abs(dropped / n - p)).toBeLessThan(0.0015);
     // Fresh draws each call.
-    const again = native().dropoutForTest(x, p);
+    const again = native()._test.dropout(x, p);
     let differ = 0;
     for (let i = 0; i < n; i++) if ((again.grad[i] === 0) !== (grad[i] === 0)) differ++;
     expect(differ).toBeGreaterThan(n * 0.1);
@@ -71,7 +71,7 @@ describe('CPU random streams', () => {
 
   test('p = 0.5 and a small tensor keep the same rules', () => {
     const x = new Float32Array(37).fill(3);
-    const { y, grad } = native().dropoutForTest(x, 0.5);
+    const { y, grad } = native()._test.dropout(x, 0.5);
     for (let i = 0; i < 37; i++) {
       expect([0, 2]).toContain(grad[i]);
       expect(y[i]).toBe(grad[i]! * 3);

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configToJson, parseConfig, parseConfigText, type ElectraConfig } from '../../src/config';
 import { inspectHfDir } from '../../src/checkpoint/hf';
-import { deepJsonText, fuzz, mutateBytes, mutateJson, NASTY_LITERALS, report, showJsonish, type Rand, fuzzTmpDir } from './fuzz-helpers';
+import { deepJsonText, fuzz, mutateBytes, mutateJson, NASTY_LITERALS, report, showJsonish, type Rand, fuzzTmpDir, expectBothOutcomes } from './fuzz-helpers';
 
 const SEED = 0xc0f16;
 const CASES = 12_000;
@@ -129,6 +129,7 @@ test(`${DISK_CASES} mutated model directories through inspectHfDir end in a resu
       show: (c) => showJsonish(c.text),
     });
     console.log(report('config.json (inspectHfDir, on disk)', t));
+    expectBothOutcomes(t, DISK_CASES);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

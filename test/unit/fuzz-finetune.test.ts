@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { readFinetuneFile } from '../../src/data/finetune';
-import { fuzz, fuzzTmpDir, mutateBytes, report, showJsonish } from './fuzz-helpers';
+import { fuzz, fuzzTmpDir, mutateBytes, report, showJsonish, expectBothOutcomes } from './fuzz-helpers';
 import { CASES, checkSet, fuzzFormat, makeOpts, makeText, SEED } from './fuzz-finetune-gen';
 
 const FILE_CASES = 300;
@@ -55,6 +55,7 @@ test(`${FILE_CASES} mutated files on disk (plain and gzip) through readFinetuneF
       show: (c) => showJsonish({ name: c.name, opts: c.opts, bytes: c.bytes.toString('base64').slice(0, 1200) }),
     });
     console.log(report('finetune files (readFinetuneFile, on disk, gzip)', t));
+    expectBothOutcomes(t, FILE_CASES);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

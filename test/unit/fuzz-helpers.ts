@@ -373,6 +373,21 @@ export async function fuzz<T>(spec: FuzzSpec<T>): Promise<FuzzTally> {
   return tally;
 }
 
+/**
+ * A whole run (no FUZZ_CASE) ran every case, and reached both outcomes: some inputs accepted and
+ * checked, some rejected with an allowed code. A runner that skipped its cases, or an input
+ * generator that only ever makes one kind of input, fails here.
+ */
+export function expectBothOutcomes(t: FuzzTally, cases: number): void {
+  if (process.env.FUZZ_CASE !== undefined) {
+    expect(t.cases).toBe(1);
+    return;
+  }
+  expect(t.cases).toBe(Number(process.env.FUZZ_CASES ?? cases));
+  expect(t.ok).toBeGreaterThan(0);
+  expect(t.rejected).toBeGreaterThan(0);
+}
+
 /** One line for the test log. */
 export function report(name: string, t: FuzzTally): string {
   return `fuzz ${name}: ${t.cases} cases, ${t.ok} accepted, ${t.rejected} rejected (${Object.entries(t.codes).map(([k, v]) => `${k} ${v}`).join(', ')}; ${t.kinds} kinds) in ${t.ms} ms; slowest case ${t.slowestMs} ms; peak heap+buffers ${t.peakMiB} MiB`;

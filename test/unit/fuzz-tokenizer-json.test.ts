@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ElectraTokenizer } from '../../src/tokenizer/tokenizer';
-import { deepJsonText, fuzz, mutateBytes, mutateJson, NASTY_LITERALS, nastyValue, report, showJsonish, type Rand, fuzzTmpDir } from './fuzz-helpers';
+import { deepJsonText, fuzz, mutateBytes, mutateJson, NASTY_LITERALS, nastyValue, report, showJsonish, type Rand, fuzzTmpDir, expectBothOutcomes } from './fuzz-helpers';
 
 const SEED = 0x70c3;
 const CASES = 10_000;
@@ -204,6 +204,7 @@ test(`${DIR_CASES} mutated tokenizer directories (tokenizer.json + tokenizer_con
       show: (c) => showJsonish(c),
     });
     console.log(report('tokenizer dir (load, tokenizer.json)', t));
+    expectBothOutcomes(t, DIR_CASES);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

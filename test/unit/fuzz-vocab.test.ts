@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ElectraTokenizer, type VocabOptions } from '../../src/tokenizer/tokenizer';
-import { fuzz, mutateBytes, mutateJson, nastyValue, report, showJsonish, type Rand, fuzzTmpDir } from './fuzz-helpers';
+import { fuzz, mutateBytes, mutateJson, nastyValue, report, showJsonish, type Rand, fuzzTmpDir, expectBothOutcomes } from './fuzz-helpers';
 
 const SEED = 0x70cab;
 const CASES = 10_000;
@@ -132,6 +132,7 @@ test(`${DIR_CASES} mutated tokenizer directories (vocab.txt + tokenizer_config.j
       show: (c) => showJsonish(c),
     });
     console.log(report('tokenizer dir (load, vocab.txt)', t));
+    expectBothOutcomes(t, DIR_CASES);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

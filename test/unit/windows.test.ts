@@ -1,4 +1,4 @@
-import { checkWindows, splitWindows } from '../../src/infer/windows';
+import { checkWindows, splitWindows } from '../../src/data/windows';
 import { ElectraError } from '../../src/errors';
 
 describe('splitWindows', () => {

@@ -1,4 +1,5 @@
 #include "binding/convert.h"
+#include "settings.h"
 #include <c10/util/Exception.h>
 #include <atomic>
 #include <condition_variable>
@@ -68,10 +69,7 @@ class Executor {
 
 }  // namespace
 
-bool executorEnabled() {
-  static const bool on = envSwitchOn("ELECTRA_EXECUTOR");
-  return on;
-}
+bool executorEnabled() { return settings().executor; }
 
 void runOnExecutor(const std::function<void()>& job) {
   if (executorEnabled()) Executor::get().run(job);
@@ -79,6 +77,13 @@ void runOnExecutor(const std::function<void()>& job) {
 }
 
 void setExecutorThreads(int threads) { gThreads.store(threads); }
+
+std::optional<bool> optionalBool(Napi::Env env, Napi::Object o, const char* key, const std::string& prefix) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return std::nullopt;
+  if (!v.IsBoolean()) throwJs(env, "ERR_CONFIG", prefix + key + " must be true or false");
+  return v.As<Napi::Boolean>().Value();
+}
 
 Napi::Error makeJsError(Napi::Env env, const std::string& code, const std::string& message) {
   auto err = Napi::Error::New(env, message);

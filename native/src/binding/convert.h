@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 #include <functional>
+#include <optional>
 #include "common.h"
 
 namespace electra {
@@ -51,6 +52,9 @@ Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& t);
 
 torch::Device parseDevice(const std::string& s);
 
+// o[key] as a boolean, nothing when undefined; anything else is ERR_CONFIG naming `prefix` + key.
+std::optional<bool> optionalBool(Napi::Env env, Napi::Object o, const char* key, const std::string& prefix = "");
+
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // [{name, dtype, shape, data}] from named tensors (copied), and the other way (views kept alive).
 Napi::Array namedTensorsToJs(Napi::Env env, const NamedTensors& values);
@@ -69,9 +73,9 @@ JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what);
 // jobs spread over the pool's threads kept several teams, more threads than cores, whose idle
 // threads slept instead of spinning: every parallel region then paid futex wake-ups (a quarter
 // of a small training step in perf; batch-1 inference 1.8x slower). One thread also keeps CUDA
-// work in one order, which a CUDA graph capture needs. ELECTRA_EXECUTOR=0 runs jobs on the
-// pool's threads instead (as before; for A/B runs). `threads`: the intra-op thread count the
-// executor applies before its next job (setNumThreads; OpenMP's count is per thread).
+// work in one order, which a CUDA graph capture needs. The setting executor off (A/B runs) runs
+// jobs on the pool's threads instead. `threads`: the intra-op thread count the executor applies
+// before its next job (setNumThreads; OpenMP's count is per thread).
 void runOnExecutor(const std::function<void()>& job);
 void setExecutorThreads(int threads);
 bool executorEnabled();

@@ -3,6 +3,7 @@
 #include "binding/addon.h"
 #include "binding/config_js.h"
 #include "binding/model_state.h"
+#include "model/ops.h"
 #include "model/autocast.h"
 #include "train/cpu_cache.h"
 
@@ -230,7 +231,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
 
   // setupTraining({lr, weightDecay, beta1, beta2, eps, biasCorrection, warmupSteps, totalSteps, clipNorm,
-  //                lrScales: number[], precision, skipNonFinite, seed}): a fresh optimizer for fine-tuning.
+  //                lrScales: number[], precision, skipNonFinite, seed, kernels: {customKernels?, fusedAdamW?}}):
+  // a fresh optimizer for fine-tuning.
   Napi::Value setupTraining(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!state_->net) throwJs(env, "ERR_DISPOSED", "the model has been disposed");
@@ -248,6 +250,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     fo.adam.total_steps = getInt(env, o, "totalSteps", 0);
     fo.adam.clip_norm = getNum(env, o, "clipNorm", 1.0);
     fo.skip_nonfinite = o.Get("skipNonFinite").ToBoolean();
+    if (Napi::Value k = o.Get("kernels"); !k.IsUndefined()) {
+      if (!k.IsObject()) throwJs(env, "ERR_CONFIG", "kernels must be an object");
+      fo.custom_kernels = optionalBool(env, k.As<Napi::Object>(), "customKernels", "kernels.");
+      if (auto f = optionalBool(env, k.As<Napi::Object>(), "fusedAdamW", "kernels.")) fo.adam.fused = *f;
+    }
     if (o.Get("precision").IsString()) fo.precision = o.Get("precision").As<Napi::String>().Utf8Value();
     Napi::Value sc = o.Get("lrScales");
     if (sc.IsArray()) {

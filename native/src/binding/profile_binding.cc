@@ -3,11 +3,14 @@
 // device time, the figure that says where a GPU-bound step goes; on the CPU it lists the ATen
 // operators with their time including the operators they call (so the shares overlap).
 //
-//   profileStart()  -> Promise<void>
-//   profileStop()   -> Promise<{device: 'cuda' | 'cpu', totalMs, entries: [{name, ms, count}]}>
+//   profileStart({shapes?}) -> Promise<void>
+//   profileStop()           -> Promise<{device: 'cuda' | 'cpu', totalMs, entries: [{name, ms, count}]}>
+//
+// shapes (bench/op-census.cjs): CPU operators are summed by name and input shapes,
+// "aten::copy_ [[768, 2304], [768, 2304]]", to tell which call sites they come from.
 //
 // The profiler is per thread: it records the executor thread (all jobs run there) and the
-// threads autograd starts from it. With ELECTRA_EXECUTOR=0 jobs run on several threads, so
+// threads autograd starts from it. With the executor setting off, jobs run on several threads, so
 // profileStart refuses (ERR_CONFIG). CUDA graph replays are one launch to the profiler:
 // profile eager steps.
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -27,15 +30,11 @@ namespace kin = torch::autograd::profiler;
 enum class State { Idle, Starting, On, Stopping };
 State g_state = State::Idle;
 
-// ELECTRA_PROFILE_SHAPES=1 (bench/op-census.cjs): CPU operators are summed by name and input
-// shapes, "aten::copy_ [[768, 2304], [768, 2304]]", to tell which call sites they come from.
-bool byShapes() {
-  static const bool on = envSwitchSet("ELECTRA_PROFILE_SHAPES");
-  return on;
-}
-prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO, byShapes()); }
-std::string shapesOf(const torch::autograd::profiler::KinetoEvent& e) {
-  if (!byShapes() || !e.hasShapes()) return "";
+// Whether the profile being recorded keeps input shapes (profileStart's `shapes`; main thread).
+bool g_shapes = false;
+prof::ProfilerConfig config() { return prof::ProfilerConfig(prof::ProfilerState::KINETO, g_shapes); }
+std::string shapesOf(const torch::autograd::profiler::KinetoEvent& e, bool withShapes) {
+  if (!withShapes || !e.hasShapes()) return "";
   std::string s = " [";
   const auto shapes = e.shapes();
   for (size_t i = 0; i < shapes.size(); i++) {
@@ -69,7 +68,7 @@ class ProfileStartWorker : public Worker {
 
 class ProfileStopWorker : public Worker {
  public:
-  explicit ProfileStopWorker(Napi::Env env) : Worker(env, "electra:profileStop") {}
+  explicit ProfileStopWorker(Napi::Env env) : Worker(env, "electra:profileStop"), shapes_(g_shapes) {}
 
  protected:
   struct Sum {
@@ -82,7 +81,7 @@ class ProfileStopWorker : public Worker {
     for (const auto& e : res->events()) {
       if (e.isHiddenEvent()) continue;
       auto& m = e.deviceType() == c10::DeviceType::CUDA ? dev : cpu;
-      auto& s = m[e.deviceType() == c10::DeviceType::CUDA ? e.name() : e.name() + shapesOf(e)];
+      auto& s = m[e.deviceType() == c10::DeviceType::CUDA ? e.name() : e.name() + shapesOf(e, shapes_)];
       s.ns += static_cast<double>(e.durationNs());
       s.count++;
     }
@@ -118,6 +117,7 @@ class ProfileStopWorker : public Worker {
   }
 
  private:
+  bool shapes_;
   std::string device_;
   double total_ = 0;
   std::vector<std::pair<std::string, Sum>> entries_;
@@ -126,10 +126,13 @@ class ProfileStopWorker : public Worker {
 Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!executorEnabled())
-    throwJs(env, "ERR_CONFIG", "profileStart: the profiler records the executor thread, which ELECTRA_EXECUTOR=0 turns off");
+    throwJs(env, "ERR_CONFIG", "profileStart: the profiler records the executor thread, which the executor setting (ELECTRA_EXECUTOR=0) turns off");
   if (g_state != State::Idle)
     throwJs(env, "ERR_INPUT", g_state == State::Stopping ? "profileStart: the last profile is still being stopped (await profileStop first)"
                                                          : "profileStart: a profile is already being recorded (call profileStop first)");
+  bool shapes = false;
+  if (info.Length() > 0 && info[0].IsObject()) shapes = optionalBool(env, info[0].As<Napi::Object>(), "shapes").value_or(false);
+  g_shapes = shapes;
   // Kineto initialises its client on the thread that registered it (the one that loaded
   // libtorch, this one), and only there: prepare here, record on the executor.
   guarded(env, [] { kin::prepareProfiler(config(), activities()); });

@@ -23,6 +23,18 @@ double numOr(Napi::Object o, const char* k, double d) {
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
 }
 
+// kernels: {cudaGraph?, customKernels?, fusedAdamW?}, as src/train/pretrainer.ts resolves them.
+KernelOptions readKernels(Napi::Env env, Napi::Value v) {
+  KernelOptions k;
+  if (v.IsUndefined()) return k;
+  if (!v.IsObject()) throwJs(env, "ERR_CONFIG", "kernels must be an object");
+  auto o = v.As<Napi::Object>();
+  if (auto b = optionalBool(env, o, "cudaGraph", "kernels.")) k.cuda_graph = *b;
+  k.custom_kernels = optionalBool(env, o, "customKernels", "kernels.");
+  if (auto b = optionalBool(env, o, "fusedAdamW", "kernels.")) k.fused_adamw = *b;
+  return k;
+}
+
 Napi::Object metricsToJs(Napi::Env env, const StepMetrics& m) {
   auto o = Napi::Object::New(env);
   o.Set("loss", m.loss);
@@ -337,7 +349,7 @@ class CreateTrainerWorker : public Worker {
 
 // createTrainer({discriminator, generator, objective, maskProb, rtdWeight, temperature,
 //   special: {pad, cls, sep, mask}, lr, weightDecay, beta1, beta2, eps, biasCorrection,
-//   warmupSteps, totalSteps, clipNorm, skipNonFinite, precision, device, seed})
+//   warmupSteps, totalSteps, clipNorm, skipNonFinite, kernels, vocabMultiple, precision, device, seed})
 Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throwJs(env, "ERR_INPUT", "createTrainer takes an options object");
@@ -365,12 +377,11 @@ Napi::Value CreateTrainer(const Napi::CallbackInfo& info) {
   p.adam.beta2 = numOr(o, "beta2", p.adam.beta2);
   p.adam.eps = numOr(o, "eps", p.adam.eps);
   p.adam.bias_correction = o.Get("biasCorrection").ToBoolean();
-  p.adam.fused = o.Get("fusedAdamW").IsUndefined() ? true : o.Get("fusedAdamW").ToBoolean();
   p.adam.warmup_steps = static_cast<int64_t>(numOr(o, "warmupSteps", static_cast<double>(p.adam.warmup_steps)));
   p.adam.total_steps = static_cast<int64_t>(numOr(o, "totalSteps", static_cast<double>(p.adam.total_steps)));
   p.adam.clip_norm = numOr(o, "clipNorm", p.adam.clip_norm);
   p.skip_nonfinite = o.Get("skipNonFinite").ToBoolean();
-  p.cuda_graph = o.Get("cudaGraph").ToBoolean();
+  p.kernels = readKernels(env, o.Get("kernels"));
   p.vocab_multiple = static_cast<int64_t>(numOr(o, "vocabMultiple", 0));
   if (p.vocab_multiple < 0 || p.vocab_multiple > 4096) throwJs(env, "ERR_CONFIG", "vocabMultiple must be in [0, 4096]");
   if (o.Get("precision").IsString()) p.precision = o.Get("precision").As<Napi::String>().Utf8Value();

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <ATen/autocast_mode.h>
 #include "common.h"
+#include "settings.h"
 
 namespace electra {
 
@@ -15,10 +16,9 @@ class AutocastScope {
  public:
   AutocastScope(const std::string& precision, torch::Device d, bool cpuToo = false) {
     if (precision == "fp32" || precision.empty()) return;
-    // ELECTRA_TEST_CPU_AUTOCAST=1 (tests only): training autocasts on the CPU too, so that the
-    // CUDA path's mixed-precision numerics can be tested without a GPU.
-    static const bool cpuTest = envSwitchSet("ELECTRA_TEST_CPU_AUTOCAST");
-    if (!d.is_cuda() && !((cpuToo || cpuTest) && d.is_cpu())) return;
+    // The test-only setting testCpuAutocast: training autocasts on the CPU too, so that the CUDA
+    // path's mixed-precision numerics can be tested without a GPU.
+    if (!d.is_cuda() && !((cpuToo || settings().testCpuAutocast) && d.is_cpu())) return;
     type_ = d.type();
     prevEnabled_ = at::autocast::is_autocast_enabled(type_);
     prevDtype_ = at::autocast::get_autocast_dtype(type_);

@@ -1,13 +1,9 @@
 // The model shape, as Hugging Face's ElectraConfig names it. Validated in TypeScript (zod);
 // the native side re-checks what would otherwise crash.
 #pragma once
-#include <torch/torch.h>
-#include <ATen/autocast_mode.h>
+#include <cstdint>
 #include <string>
 #include "common.h"
-#include "model/random.h"
-#include "model/kernels.h"
-#include "model/linear.h"
 
 namespace electra {
 
@@ -46,70 +42,5 @@ struct Config {
   }
   double classifierDropout() const { return classifier_dropout < 0 ? hidden_dropout_prob : classifier_dropout; }
 };
-
-// Activations by their HF names (transformers.activations.ACT2FN).
-inline torch::Tensor activation(const std::string& name, const torch::Tensor& x) {
-  if (name == "gelu") return torch::gelu(x);
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return torch::gelu(x, "tanh");
-  if (name == "relu") return torch::relu(x);
-  if (name == "silu" || name == "swish") return torch::silu(x);
-  if (name == "tanh") return torch::tanh(x);
-  fail("ERR_CONFIG", "unsupported hidden_act '", name, "' (gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)");
-}
-
-// LayerNorm under bf16 autocast in bf16 (ELECTRA_BF16_LAYERNORM=1; off by default until measured
-// on a GPU): autocast runs layer_norm in fp32, so every LayerNorm turns the hidden stream fp32,
-// the residual adds, the LayerNorm and its backward move fp32 tensors, and each next GEMM casts
-// its input back to bf16. With the switch on, the input is cast to bf16 (a no-op for the residual
-// stream, which then stays bf16) and normalised by ATen's kernel, whose mean and variance are
-// accumulated in fp32; gamma and beta are cast to bf16 for the call (their fp32 master copies get
-// fp32 gradients through the cast). Megatron-LM's default for bf16 (no fp32 residual). Off
-// autocast, or under fp16, it is the module's own fp32 LayerNorm.
-inline bool bf16LayerNorm() {
-  static const bool on = envSwitchSet("ELECTRA_BF16_LAYERNORM");
-  return on;
-}
-
-// With the custom kernels (model/kernels.h; on by default on CUDA) a training pass's LayerNorm takes its weight
-// and bias gradients from the custom kernel, in the dtype autocast would use (fp32 under autocast,
-// bf16 with the switch above, the input's own without autocast).
-inline torch::Tensor layerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
-  const auto& o = ln->options;
-  if (o.normalized_shape().size() == 1 && o.elementwise_affine() && torch::GradMode::is_enabled() && ln->weight.requires_grad() &&
-      customKernels(x)) {
-    const auto dev = x.device().type();
-    const auto dt = bf16LayerNorm() && bf16Autocast(x) ? at::kBFloat16 : at::autocast::is_autocast_enabled(dev) ? at::kFloat : x.scalar_type();
-    return LayerNormFn::apply(x.to(dt), ln->weight, ln->bias, o.eps());
-  }
-  if (!bf16LayerNorm() || !bf16Autocast(x)) return ln(x);
-  auto xb = x.scalar_type() == at::kBFloat16 ? x : x.to(at::kBFloat16);
-  // Below autocast, which would cast everything back to fp32 (layer_norm is on its fp32 list).
-  c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
-  return torch::layer_norm(xb, o.normalized_shape(), ln->weight.to(at::kBFloat16), ln->bias.to(at::kBFloat16), o.eps());
-}
-
-// LayerNorm(a + residual), the end of ElectraSelfOutput and ElectraOutput. With
-// the custom kernels (on by default on CUDA) a training pass adds and normalises in one kernel (model/kernels.h)
-// where it reproduces the unfused path's dtypes (under autocast a bf16 + an fp32 residual, fp32
-// out; with ELECTRA_BF16_LAYERNORM both bf16; without autocast fp32) and takes the hidden size.
-// Otherwise the add, then layerNorm().
-inline torch::Tensor addLayerNorm(torch::nn::LayerNorm& ln, const torch::Tensor& a, const torch::Tensor& residual) {
-  const auto& o = ln->options;
-  if (o.normalized_shape().size() == 1 && o.elementwise_affine() && torch::GradMode::is_enabled() && ln->weight.requires_grad() &&
-      customKernels(a)) {
-    // Only the dtype pairs whose unfused result the kernel reproduces: with the bf16 switch both
-    // bf16 (a bf16 sum normalised in bf16); otherwise an fp32 residual (an fp32 sum normalised in
-    // fp32, under autocast or not). A bf16 residual under plain autocast (layer 0 after
-    // embeddings_project) would be summed in bf16 and normalised in fp32: unfused.
-    const auto ta = a.scalar_type(), tr = residual.scalar_type();
-    const bool pair = bf16LayerNorm() && bf16Autocast(a) ? ta == at::kBFloat16 && tr == at::kBFloat16
-                                                         : tr == at::kFloat && (ta == at::kFloat || (ta == at::kBFloat16 && bf16Autocast(a)));
-    if (pair) {
-      auto aa = a.contiguous(), rr = residual.contiguous();
-      if (addLayerNormApplies(aa, rr, ln->weight, ln->bias)) return AddLayerNormFn::apply(aa, rr, ln->weight, ln->bias, o.eps());
-    }
-  }
-  return layerNorm(ln, a + residual);
-}
 
 }  // namespace electra

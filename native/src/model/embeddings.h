@@ -2,6 +2,7 @@
 // Shared by the generator and the discriminator in pre-training (ELECTRA.md, Sharing).
 #pragma once
 #include "model/config.h"
+#include "model/ops.h"
 
 namespace electra {
 
@@ -21,14 +22,13 @@ struct EmbeddingsImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embedding_size}).eps(c.layer_norm_eps)));
   }
 
-  // ids, token_types: (B, T) int64 -> (B, T, E)
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& token_types) {
-    auto T = ids.size(1);
-    auto pos = torch::arange(T, ids.options()).unsqueeze(0);  // (1, T)
-    auto x = word_embeddings(ids) + token_type_embeddings(token_types);
-    x = x + position_embeddings(pos);
-    x = layerNorm(LayerNorm, x);
-    return applyDropout(x, dropout_p, is_training());
+  // input_ids, token_type_ids: (B, T) int64 -> (B, T, E)
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+    auto position_ids = torch::arange(input_ids.size(1), input_ids.options()).unsqueeze(0);  // (1, T)
+    auto embeddings = word_embeddings(input_ids) + token_type_embeddings(token_type_ids);
+    embeddings = embeddings + position_embeddings(position_ids);
+    embeddings = layerNorm(LayerNorm, embeddings);
+    return applyDropout(embeddings, dropout_p, is_training());
   }
 };
 TORCH_MODULE(Embeddings);

@@ -1,4 +1,4 @@
-// ElectraLayer (post-LN transformer block) and ElectraEncoder.
+// ElectraIntermediate, ElectraLayer (a post-LN transformer block) and ElectraEncoder.
 #pragma once
 #include "model/attention.h"
 
@@ -6,11 +6,16 @@ namespace electra {
 
 struct IntermediateImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr};
-  std::string act;
-  explicit IntermediateImpl(const Config& c) : act(c.hidden_act) {
+  std::string intermediate_act_fn;
+  explicit IntermediateImpl(const Config& c) : intermediate_act_fn(c.hidden_act) {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return activation(act, linear(dense, x)); }  // (B, T, FFN)
+
+  // hidden_states (B, T, H) -> (B, T, I)
+  torch::Tensor forward(const torch::Tensor& hidden_states) {
+    auto x = linear(dense, hidden_states);
+    return activation(intermediate_act_fn, x);
+  }
 };
 TORCH_MODULE(Intermediate);
 
@@ -23,9 +28,12 @@ struct LayerImpl : torch::nn::Module {
     intermediate = register_module("intermediate", Intermediate(c));
     output = register_module("output", ResidualOutput(c.intermediate_size, c));
   }
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias) {
-    auto a = attention(x, bias);        // (B, T, H)
-    return output(intermediate(a), a);  // (B, T, H)
+
+  // hidden_states (B, T, H) -> (B, T, H)
+  torch::Tensor forward(const torch::Tensor& hidden_states, const torch::Tensor& attention_mask) {
+    auto attention_output = attention(hidden_states, attention_mask);  // (B, T, H)
+    auto intermediate_output = intermediate(attention_output);         // (B, T, I)
+    return output(intermediate_output, attention_output);              // (B, T, H)
   }
 };
 TORCH_MODULE(Layer);
@@ -40,9 +48,11 @@ struct EncoderImpl : torch::nn::Module {
       layer->push_back(layers.back());
     }
   }
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& bias) {
-    for (auto& l : layers) x = l(x, bias);
-    return x;
+
+  // hidden_states (B, T, H) -> (B, T, H)
+  torch::Tensor forward(torch::Tensor hidden_states, const torch::Tensor& attention_mask) {
+    for (auto& layer_module : layers) hidden_states = layer_module(hidden_states, attention_mask);
+    return hidden_states;
   }
 };
 TORCH_MODULE(Encoder);

@@ -4,19 +4,25 @@
 
 namespace electra {
 
-// ElectraDiscriminatorPredictions: dense(H->H), act, dense(H->1). (B, T, H) -> (B, T)
+// ElectraDiscriminatorPredictions: dense(H->H), act, dense(H->1), one logit per token.
 struct DiscriminatorHeadImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr}, dense_prediction{nullptr};
-  std::string act;
-  explicit DiscriminatorHeadImpl(const Config& c) : act(c.hidden_act) {
+  std::string activation_fn;
+  explicit DiscriminatorHeadImpl(const Config& c) : activation_fn(c.hidden_act) {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
     dense_prediction = register_module("dense_prediction", torch::nn::Linear(c.hidden_size, 1));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return linearFp32(dense_prediction, activation(act, linear(dense, h))).squeeze(-1); }
+
+  // discriminator_hidden_states (B, T, H) -> logits (B, T)
+  torch::Tensor forward(const torch::Tensor& discriminator_hidden_states) {
+    auto x = linear(dense, discriminator_hidden_states);  // (B, T, H)
+    x = activation(activation_fn, x);
+    return linearFp32(dense_prediction, x).squeeze(-1);  // fp32 under autocast (ops.h)
+  }
 };
 TORCH_MODULE(DiscriminatorHead);
 
-// ElectraGeneratorPredictions: dense(H->E), GELU, LayerNorm(E). (.., H) -> (.., E)
+// ElectraGeneratorPredictions: dense(H->E), GELU, LayerNorm(E).
 struct GeneratorHeadImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};
@@ -25,7 +31,12 @@ struct GeneratorHeadImpl : torch::nn::Module {
         "LayerNorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embedding_size}).eps(c.layer_norm_eps)));
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.embedding_size));
   }
-  torch::Tensor forward(const torch::Tensor& h) { return layerNorm(LayerNorm, torch::gelu(linear(dense, h))); }
+  // generator_hidden_states (.., H) -> (.., E)
+  torch::Tensor forward(const torch::Tensor& generator_hidden_states) {
+    auto x = linear(dense, generator_hidden_states);  // (.., E)
+    x = activation("gelu", x);
+    return layerNorm(LayerNorm, x);
+  }
 };
 TORCH_MODULE(GeneratorHead);
 
@@ -38,14 +49,15 @@ struct TiedLMHeadImpl : torch::nn::Module {
   TiedLMHeadImpl(const Config& c, torch::nn::Embedding words) : tied(std::move(words)), vocab(c.vocab_size) {
     bias = register_parameter("bias", torch::zeros({c.vocabRows()}));
   }
+  // x (.., E) -> logits (.., V)
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = linear(x, tied->weight, bias);  // (.., rows)
-    return y.size(-1) > vocab ? y.narrow(-1, 0, vocab) : y;        // (.., V): padding rows cut
+    auto y = linear(x, tied->weight, bias);                  // (.., rows)
+    return y.size(-1) > vocab ? y.narrow(-1, 0, vocab) : y;  // padding rows cut
   }
 };
 TORCH_MODULE(TiedLMHead);
 
-// ElectraClassificationHead: [CLS] -> dropout, dense, GELU, dropout, out_proj. (B, T, H) -> (B, L)
+// ElectraClassificationHead: [CLS] -> dropout, dense, GELU, dropout, out_proj.
 struct ClassificationHeadImpl : torch::nn::Module {
   torch::nn::Linear dense{nullptr}, out_proj{nullptr};
   double dropout_p;
@@ -53,12 +65,14 @@ struct ClassificationHeadImpl : torch::nn::Module {
     dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
     out_proj = register_module("out_proj", torch::nn::Linear(c.hidden_size, c.num_labels));
   }
-  torch::Tensor forward(const torch::Tensor& h) {
-    auto x = h.select(1, 0);
+  // features (B, T, H) -> logits (B, L)
+  torch::Tensor forward(const torch::Tensor& features) {
+    auto x = features.select(1, 0);  // (B, H): [CLS]
     x = applyDropout(x, dropout_p, is_training());
-    x = torch::gelu(dense(x));
+    x = dense(x);
+    x = activation("gelu", x);
     x = applyDropout(x, dropout_p, is_training());
-    return out_proj(x);
+    return out_proj(x);  // (B, L)
   }
 };
 TORCH_MODULE(ClassificationHead);

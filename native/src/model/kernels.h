@@ -31,8 +31,9 @@ bool customKernels(const torch::Tensor& x);
 // can (contiguous, N even, 4-byte aligned; CUDA, or the CPU emulation), at::sum otherwise.
 torch::Tensor columnSums(const torch::Tensor& g);
 
-// LayerNorm's weight and bias gradients in fp32 from dy and x (M, N) of one dtype and the forward
-// pass's mean and rstd (M values each).
+// LayerNorm's weight and bias gradients in fp32 from dy and x (M, N) and the forward pass's mean
+// and rstd (M values each). The kernel takes fp32 (the dtype training normalises in); other
+// dtypes get the same sums from ATen's operators.
 std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor& dy, const torch::Tensor& x, const torch::Tensor& mean,
                                                              const torch::Tensor& rstd);
 
@@ -43,11 +44,10 @@ std::pair<torch::Tensor, torch::Tensor> layerNormWeightGrads(const torch::Tensor
 // takes ATen's path).
 torch::Tensor gumbelArgmax(const torch::Tensor& l, const torch::Tensor& u, double temperature);
 
-// Residual add and LayerNorm over the last dimension in one pass: {y, x = a + b, mean, rstd} (mean
-// and rstd shaped (.., 1) as ATen's), or an empty vector where the kernel does not apply. a and
-// b of one shape, contiguous, fp32 + fp32 -> fp32, bf16 + fp32 -> fp32 or bf16 + bf16 -> bf16
-// (x rounded to the output dtype before it is normalised, as ATen's add would store it); w and
-// bias fp32; the last dimension 64, 128, 256, 512, 768 or 1024.
+// Residual add and LayerNorm over the last dimension in one pass: {y, x = a + b, mean, rstd}, all
+// fp32 (mean and rstd shaped (.., 1) as ATen's), or an empty vector where the kernel does not
+// apply. a (fp32 or bf16) and b (fp32) of one shape, contiguous; w and bias fp32; the last
+// dimension 64, 128, 256, 512, 768 or 1024.
 std::vector<torch::Tensor> addLayerNormFused(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& bias,
                                              double eps);
 // Whether addLayerNormFused applies to these inputs (layout, dtypes, width, the kernels usable on
@@ -58,8 +58,8 @@ bool addLayerNormApplies(const torch::Tensor& a, const torch::Tensor& b, const t
 std::string customKernelsStatus(int device);
 
 // NVRTC compilation alone, for an architecture ("sm_90"), no GPU needed: "" and the CUBIN's size
-// in `bytes`, or why it failed ("not a CUDA build" on CPU builds).
-std::string compileCustomKernelsForTest(const std::string& arch, size_t& bytes);
+// in `bytes`, or why it failed ("not a CUDA build" on CPU builds). For the tests.
+std::string compileCustomKernels(const std::string& arch, size_t& bytes);
 
 // The backward pass of a LayerNorm whose forward saved {x, its weight in x's dtype, mean, rstd}:
 // the input's gradient from ATen's native_layer_norm_backward (input only) when `input`, the
@@ -89,9 +89,9 @@ inline LayerNormGrads layerNormBackward(torch::autograd::AutogradContext* ctx, c
 }
 
 // LayerNorm over the last dimension with its weight and bias gradients from layerNormWeightGrads:
-// x in the dtype to normalise in (fp32, or bf16 under ELECTRA_BF16_LAYERNORM); w and b the fp32
-// weights, cast to x's dtype for the forward pass; their gradients come back in fp32, straight
-// from the kernel. The input's gradient is ATen's (native_layer_norm_backward, input only).
+// x in the dtype to normalise in (fp32 in training); w and b the fp32 weights, cast to x's dtype
+// for the forward pass; their gradients come back in fp32, straight from the kernel. The input's
+// gradient is ATen's (native_layer_norm_backward, input only).
 struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                                double eps) {
@@ -111,10 +111,9 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
 };
 
 // Residual add + LayerNorm with addLayerNormFused's forward (the caller has checked that it
-// applies): a, b as given (their dtypes pick the kernel), w and b fp32 weights. Backward: the
-// input gradient from ATen's native_layer_norm_backward (with the weight in the output's dtype,
-// as the unfused path has it), to both a and b in their dtypes; the weight and bias gradients
-// from layerNormWeightGrads.
+// applies): a, b as given (a's dtype picks the kernel), w and b fp32 weights. Backward: the input
+// gradient from ATen's native_layer_norm_backward, to both a and b in their dtypes; the weight
+// and bias gradients from layerNormWeightGrads.
 struct AddLayerNormFn : torch::autograd::Function<AddLayerNormFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w,
                                const torch::Tensor& bias, double eps) {

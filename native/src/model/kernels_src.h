@@ -1,4 +1,4 @@
-// The custom kernels' one source (ELECTRA_CUSTOM_KERNELS=1, model/kernels.h), written once and
+// The custom kernels' one source (model/kernels.h), written once and
 // used twice: as text, compiled at run time by NVRTC for the GPU in use, and as C++, compiled
 // into the addon and run on the CPU one "thread" at a time (model/kernels.cc), which is what lets
 // the CPU tests check the kernels' arithmetic and indexing without a GPU.
@@ -74,11 +74,11 @@ inline int imin(int a, int b) { return a < b ? a : b; }
     for (int l_ = 0; l_ < 32; l_++) name[l_] = total_;  \
   }
 #define EK_WARP_ID (threadIdx.x / 32)
-// One extern "C" entry per (input dtypes, width) of addLayerNorm: electra_addln_<tag>_<VPL>.
-#define EK_ADDLN_ENTRY(TA, TB, TO, tag, VPL)                                                                             \
-  EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const TB* b, const float* g, const float* be, TO* x, TO* y, float* mean, float* rstd, int M, \
-                                        float eps) {                                                                               \
-    addLayerNorm<TA, TB, TO, VPL>(a, b, g, be, x, y, mean, rstd, M, eps);                                                          \
+// One extern "C" entry per (dtype of a, width) of addLayerNorm: electra_addln_<tag>_<VPL>.
+#define EK_ADDLN_ENTRY(TA, tag, VPL)                                                                                       \
+  EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const float* b, const float* g, const float* be, float* x, float* y, float* mean, \
+                                        float* rstd, int M, float eps) {                                                     \
+    addLayerNorm<TA, VPL>(a, b, g, be, x, y, mean, rstd, M, eps);                                                          \
   }
 #define EK_IMIN(a, b) imin(a, b)
 
@@ -115,8 +115,8 @@ inline int imin(int a, int b) { return a < b ? a : b; }
   "#define EK_LV(name) name\n"                             \
   "#define EK_WARP_SUM(name) for (int m_ = 16; m_ > 0; m_ >>= 1) name += __shfl_xor_sync(0xffffffffu, name, m_);\n" \
   "#define EK_WARP_ID (threadIdx.x / 32)\n"                \
-  "#define EK_ADDLN_ENTRY(TA, TB, TO, tag, VPL) EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const TB* b, const float* g, " \
-  "const float* be, TO* x, TO* y, float* mean, float* rstd, int M, float eps) { addLayerNorm<TA, TB, TO, VPL>(a, b, g, be, x, y, mean, rstd, M, eps); }\n" \
+  "#define EK_ADDLN_ENTRY(TA, tag, VPL) EK_KERNEL electra_addln_##tag##_##VPL(const TA* a, const float* b, const float* g, " \
+  "const float* be, float* x, float* y, float* mean, float* rstd, int M, float eps) { addLayerNorm<TA, VPL>(a, b, g, be, x, y, mean, rstd, M, eps); }\n" \
   "__device__ __forceinline__ unsigned int ek_as_uint(float f) {\n" \
   "  union { float f; unsigned int u; } v;\n"            \
   "  v.f = f;\n"                                          \
@@ -253,29 +253,20 @@ ELECTRA_KERNELS(
       pidx[o] = bi;
     }
 
-    // Two adjacent values stored as fp32 (one 8-byte store) or as bf16 (one 4-byte store, each
-    // rounded to nearest even, as c10::BFloat16; NaN stays NaN).
-    EK_DEVICE unsigned int bf16Bits(float f) {
-      const unsigned int u = EK_AS_UINT(f);
-      if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
-      return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    }
-    EK_DEVICE float roundLike(float v, const float*) { return v; }
-    EK_DEVICE float roundLike(float v, const unsigned short*) { return EK_AS_FLOAT(bf16Bits(v) << 16); }
+    // Two adjacent fp32 values in one 8-byte store.
     EK_DEVICE void store2(float* EK_RESTRICT p, long long i, float a, float b) {
       EK_STORE_U64(p + i, (static_cast<unsigned long long>(EK_AS_UINT(b)) << 32) | EK_AS_UINT(a));
     }
-    EK_DEVICE void store2(unsigned short* EK_RESTRICT p, long long i, float a, float b) { EK_STORE_U32(p + i, bf16Bits(a) | (bf16Bits(b) << 16)); }
 
     // Residual add and LayerNorm in one pass, one warp per row of N = 32 * VPL features: x = a + b
-    // (stored: the backward pass needs it; rounded to TO first, as ATen's add would write it),
-    // mean and variance of x in fp32 (two passes over registers), y = (x - mean) * rstd * gamma +
-    // beta with the fp32 weights, stored in TO; mean and rstd (M) in fp32 for the backward pass.
+    // in fp32 (stored: the backward pass needs it), mean and variance of x (two passes over
+    // registers), y = (x - mean) * rstd * gamma + beta with the fp32 weights; mean and rstd (M) for
+    // the backward pass. a is fp32 or bf16, b (the residual) fp32.
     // Lane l holds the pairs (64 k + 2 l, 64 k + 2 l + 1): each load of a warp covers 64
     // consecutive features.
-    template <typename TA, typename TB, typename TO, int VPL>
-    EK_DEVICE void addLayerNorm(const TA* EK_RESTRICT a, const TB* EK_RESTRICT b, const float* EK_RESTRICT gamma, const float* EK_RESTRICT beta,
-                                TO* EK_RESTRICT x, TO* EK_RESTRICT y, float* EK_RESTRICT mean, float* EK_RESTRICT rstd, int M, float eps) {
+    template <typename TA, int VPL>
+    EK_DEVICE void addLayerNorm(const TA* EK_RESTRICT a, const float* EK_RESTRICT b, const float* EK_RESTRICT gamma, const float* EK_RESTRICT beta,
+                                float* EK_RESTRICT x, float* EK_RESTRICT y, float* EK_RESTRICT mean, float* EK_RESTRICT rstd, int M, float eps) {
       const int N = 32 * VPL;
       const long long row = static_cast<long long>(EK_BID_X) * (EK_BDIM_X / 32) + EK_WARP_ID;
       if (row >= M) return;
@@ -290,7 +281,7 @@ ELECTRA_KERNELS(
         float a0, a1, b0, b1;
         load2(a, i, a0, a1);
         load2(b, i, b0, b1);
-        const float x0 = roundLike(a0 + b0, x), x1 = roundLike(a1 + b1, x);
+        const float x0 = a0 + b0, x1 = a1 + b1;
         EK_LV(v)[2 * k] = x0;
         EK_LV(v)[2 * k + 1] = x1;
         EK_LV(s) += x0 + x1;
@@ -324,19 +315,15 @@ ELECTRA_KERNELS(
       EK_LANES_END
     }
 
-    EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 2) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 4) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 8)
-    EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 16) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 24) EK_ADDLN_ENTRY(unsigned short, float, float, bf16f32, 32)
-    EK_ADDLN_ENTRY(float, float, float, f32, 2) EK_ADDLN_ENTRY(float, float, float, f32, 4) EK_ADDLN_ENTRY(float, float, float, f32, 8)
-    EK_ADDLN_ENTRY(float, float, float, f32, 16) EK_ADDLN_ENTRY(float, float, float, f32, 24) EK_ADDLN_ENTRY(float, float, float, f32, 32)
-    EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 2) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 4) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 8)
-    EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 16) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 24) EK_ADDLN_ENTRY(unsigned short, unsigned short, unsigned short, bf16, 32)
+    EK_ADDLN_ENTRY(unsigned short, bf16f32, 2) EK_ADDLN_ENTRY(unsigned short, bf16f32, 4) EK_ADDLN_ENTRY(unsigned short, bf16f32, 8)
+    EK_ADDLN_ENTRY(unsigned short, bf16f32, 16) EK_ADDLN_ENTRY(unsigned short, bf16f32, 24) EK_ADDLN_ENTRY(unsigned short, bf16f32, 32)
+    EK_ADDLN_ENTRY(float, f32, 2) EK_ADDLN_ENTRY(float, f32, 4) EK_ADDLN_ENTRY(float, f32, 8)
+    EK_ADDLN_ENTRY(float, f32, 16) EK_ADDLN_ENTRY(float, f32, 24) EK_ADDLN_ENTRY(float, f32, 32)
 
     EK_KERNEL electra_colsum_f32(const float* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_colsum_bf16(const unsigned short* g, float* out, int M, int N, int rows) { columnSums(g, out, M, N, rows); }
     EK_KERNEL electra_lnw_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* gw, float* gb, int M, int N,
-                           int rows) { layerNormWeightGrads(dy, x, mean, rstd, gw, gb, M, N, rows); }
-    EK_KERNEL electra_lnw_bf16(const unsigned short* dy, const unsigned short* x, const float* mean, const float* rstd, float* gw, float* gb,
-                            int M, int N, int rows) { layerNormWeightGrads(dy, x, mean, rstd, gw, gb, M, N, rows); })
+                           int rows) { layerNormWeightGrads(dy, x, mean, rstd, gw, gb, M, N, rows); })
 
 #undef EK_KERNEL
 #undef EK_DEVICE

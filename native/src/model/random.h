@@ -11,14 +11,12 @@
 #include <torch/torch.h>
 #include "common.h"
 #include "model/rng_kernels.h"
+#include "settings.h"
 
 namespace electra {
 
-// ELECTRA_PARALLEL_RNG=0 falls back to ATen's kernels (for comparison).
-inline bool parallelRng() {
-  static const bool on = envSwitchOn("ELECTRA_PARALLEL_RNG");
-  return on;
-}
+// Whether CPU draws take the parallel streams below (the setting parallelRng; off: ATen's kernels).
+inline bool parallelRng() { return settings().parallelRng; }
 
 inline uint64_t drawSeed() {
   auto gen = at::globalContext().defaultGenerator(at::kCPU);

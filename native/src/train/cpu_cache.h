@@ -6,7 +6,8 @@
 // lists, up to a limit (RAM/8, at most 4 GiB), and reused, but only while a training step runs (CacheScope), so that
 // inference in a long-lived process (an Electron app) keeps glibc's usual behaviour; disposing a
 // trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
-// never destroyed (tensors may outlive any owner). ELECTRA_CPU_CACHE=0 disables it.
+// never destroyed (tensors may outlive any owner). The setting cpuCache off leaves libtorch's own
+// allocator in place.
 #pragma once
 #include <c10/core/CPUAllocator.h>
 #include "common.h"
@@ -102,14 +103,13 @@ class CachingCpuAllocator final : public c10::Allocator {
   size_t limit_;
 };
 
-// Installs the caching allocator as libtorch's CPU allocator once per process.
-inline bool installCpuCache() {
-  static const bool on = [] {
-    if (!envSwitchOn("ELECTRA_CPU_CACHE")) return false;
-    c10::SetCPUAllocator(&CachingCpuAllocator::instance(), /*priority=*/10);
-    return true;
-  }();
-  return on;
+// Makes the caching allocator libtorch's CPU allocator (on), or libtorch's default one again
+// (off: the cached blocks are returned; blocks in use keep their deleter, which frees them).
+inline void useCpuCache(bool on) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  c10::SetCPUAllocator(on ? static_cast<c10::Allocator*>(&CachingCpuAllocator::instance()) : c10::GetDefaultCPUAllocator(), /*priority=*/10);
+  if (!on) CachingCpuAllocator::instance().trim();
 }
 
 }  // namespace electra

@@ -1,6 +1,7 @@
 #include "train/finetune.h"
 #include "common.h"
 #include "model/autocast.h"
+#include "settings.h"
 #include "train/cpu_cache.h"
 
 namespace electra {
@@ -75,6 +76,7 @@ Finetuner::Finetuner(ElectraNet net, torch::Device device, FinetuneOptions o) : 
 FinetuneMetrics Finetuner::step(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask, const Targets& t) {
   checkInputs(ids, types, mask, net_->cfg);
   checkTargets(*net_, t, ids.size(0), ids.size(1));
+  CustomKernelsScope kernels(o_.custom_kernels);
   CachingCpuAllocator::Scope cache;
   net_->train();
   opt_->zeroGrad();

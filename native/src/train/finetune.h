@@ -4,6 +4,7 @@
 // warmup + linear decay, global gradient-norm clipping; bf16 autocast on CUDA when asked.
 #pragma once
 #include <memory>
+#include <optional>
 #include "model/electra.h"
 #include "train/optimizer.h"
 
@@ -14,6 +15,7 @@ struct FinetuneOptions {
   std::vector<double> lr_scales;  // one per parameter (namedParameters order); empty = all 1
   std::string precision = "fp32";  // "bf16" only on CUDA
   bool skip_nonfinite = false;
+  std::optional<bool> custom_kernels;  // the custom kernels in the steps; unset: the process setting
 };
 
 // Targets of one batch: `labels` (B) int64 class ids or float values (regression, num_labels 1),

@@ -26,11 +26,6 @@ void AdamW::setLrScales(const std::vector<double>& scales) {
   for (size_t i = 0; i < scales.size(); i++) params_[i].lr_scale = scales[i];
 }
 
-bool AdamW::fusedEnabled() const {
-  static const bool env = envSwitchOn("ELECTRA_FUSED_ADAMW");
-  return o_.fused && env;
-}
-
 double AdamW::lrAt(int64_t step) const {
   double s = static_cast<double>(step);
   double warm = o_.warmup_steps > 0 ? std::min(1.0, s / static_cast<double>(o_.warmup_steps)) : 1.0;

@@ -18,9 +18,8 @@ struct AdamWOptions {
   int64_t total_steps = 1000000;
   double clip_norm = 1.0;  // <= 0: no clipping
   // at::_fused_adamw_ (one multi-tensor kernel per parameter group, CPU and CUDA) instead of the
-  // per-parameter loop; the same update. ELECTRA_FUSED_ADAMW=0 turns it off everywhere.
+  // per-parameter loop; the same update.
   bool fused = true;
-  // Layer-wise decay factors per parameter (fine-tuning); empty = all 1.
 };
 
 struct OptParam {
@@ -49,8 +48,8 @@ class AdamW {
   // One more update applied (by a replayed CUDA graph, whose step tensors advanced themselves):
   // the state version stays, so the captured graph stays valid.
   void countUpdate() { t_++; }
-  // The fused kernel is in use (option `fused`, not switched off by ELECTRA_FUSED_ADAMW=0).
-  bool fusedEnabled() const;
+  // The fused kernel is in use (option `fused`).
+  bool fusedEnabled() const { return o_.fused; }
   void zeroGrad();
   std::vector<OptParam>& params() { return params_; }
   const AdamWOptions& options() const { return o_; }

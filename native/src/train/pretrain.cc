@@ -1,17 +1,10 @@
 #include "train/pretrain.h"
 #include <mutex>
-#include <unordered_map>
 #include <unordered_set>
 #include "common.h"
 #include "model/autocast.h"
+#include "settings.h"
 #include "train/cpu_cache.h"
-#ifdef ELECTRA_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <c10/cuda/CUDAGuard.h>
-#endif
 
 namespace electra {
 
@@ -41,14 +34,17 @@ auto withSeed(uint64_t seed, torch::Device d, F&& fn) {
 }
 }  // namespace
 
-static PretrainOptions withVocabPadding(PretrainOptions o, torch::Device d) {
+// The options as the trainer uses them: the vocabulary padding resolved, AdamW's `fused` from the
+// kernel choices.
+static PretrainOptions resolved(PretrainOptions o, torch::Device d) {
   const int64_t m = o.vocab_multiple > 0 ? o.vocab_multiple : d.is_cuda() ? 64 : 1;
   o.disc.vocab_multiple = m;
   o.gen.vocab_multiple = m;
+  o.adam.fused = o.kernels.fused_adamw;
   return o;
 }
 
-Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o_(withVocabPadding(options, device)), device_(device) {
+Pretrainer::Pretrainer(const PretrainOptions& options, torch::Device device) : o_(resolved(options, device)), device_(device) {
   const PretrainOptions& o = o_;
   o.disc.validate();
   torch::manual_seed(o.seed);
@@ -152,7 +148,8 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
     f.loss = f.mlm;
     f.rtd = torch::zeros({}, f.mlm.options());
     auto z = torch::zeros({}, f.mlm.options());
-    f.stats = torch::stack({f.mlm.detach(), z, f.loss.detach(), genCorrect, wsum, z, z, z, z, real});
+    f.sums = {.mlm_loss = f.mlm.detach(), .rtd_loss = z, .loss = f.loss.detach(), .gen_correct = genCorrect, .gen_weight = wsum,
+              .true_pos = z, .pred_pos = z, .replaced = z, .disc_correct = z, .tokens = real};
     return f;
   }
   // Replacements sampled from the generator (no gradient), scattered into the ORIGINAL sequence.
@@ -170,7 +167,8 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
   auto predPos = pred.sum().to(torch::kFloat);
   auto pos = labels.sum().to(torch::kFloat);
   auto correct = ((pred == labels) & maskb).sum().to(torch::kFloat);
-  f.stats = torch::stack({f.mlm.detach(), f.rtd.detach(), f.loss.detach(), genCorrect, wsum, tp, predPos, pos, correct, real});
+  f.sums = {.mlm_loss = f.mlm.detach(), .rtd_loss = f.rtd.detach(), .loss = f.loss.detach(), .gen_correct = genCorrect, .gen_weight = wsum,
+            .true_pos = tp, .pred_pos = predPos, .replaced = pos, .disc_correct = correct, .tokens = real};
   if (insp) {
     insp->sampled = sampled;
     insp->fakeInput = fake;
@@ -182,6 +180,7 @@ Pretrainer::Forward Pretrainer::forward(const torch::Tensor& ids, const torch::T
 
 Inspection Pretrainer::inspect(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
   checkBatch(ids, types, mask);
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   if (disc_) disc_->eval();
   gen_->eval();
   torch::NoGradGuard ng;
@@ -235,206 +234,39 @@ double rPrecision(const torch::Tensor& scores, const torch::Tensor& labels, cons
   return (posAbove + (static_cast<double>(k) - nAbove) * posTied / nTied) / static_cast<double>(k);
 }
 
-static StepMetrics metricsFrom(const torch::Tensor& statsSum, int64_t n) {
-  auto s = statsSum.to(torch::kCPU, torch::kDouble);
-  auto a = s.accessor<double, 1>();
+torch::Tensor packSums(const StepSums<torch::Tensor>& s) {
+  std::vector<torch::Tensor> v;
+  StepSums<torch::Tensor>::each(s, [&](const torch::Tensor& t) { v.push_back(t.to(torch::kFloat)); });
+  return torch::stack(v);
+}
+
+StepSums<double> unpackSums(const torch::Tensor& packed) {
+  auto p = packed.to(torch::kCPU, torch::kDouble).contiguous();
+  check(p.dim() == 1 && p.size(0) == StepSums<double>::kCount, "ERR_NATIVE", "step sums of shape ", p.sizes());
+  const double* a = p.data_ptr<double>();
+  StepSums<double> s;
+  StepSums<double>::each(s, [&](double& x) { x = *a++; });
+  return s;
+}
+
+StepMetrics metricsFrom(const StepSums<double>& s, int64_t n) {
+  const auto d = static_cast<double>(n);
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
   StepMetrics m;
-  m.mlm_loss = a[0] / n;
-  m.rtd_loss = a[1] / n;
-  m.loss = a[2] / n;
-  m.gen_acc = a[4] > 0 ? a[3] / a[4] : 0;
-  m.precision = a[6] > 0 ? a[5] / a[6] : 0;
-  m.recall = a[7] > 0 ? a[5] / a[7] : 0;
-  m.disc_acc = a[9] > 0 ? a[8] / a[9] : 0;
-  m.replaced_fraction = a[9] > 0 ? a[7] / a[9] : 0;
+  m.mlm_loss = s.mlm_loss / d;
+  m.rtd_loss = s.rtd_loss / d;
+  m.loss = s.loss / d;
+  m.gen_acc = ratio(s.gen_correct, s.gen_weight);
+  m.precision = ratio(s.true_pos, s.pred_pos);
+  m.recall = ratio(s.true_pos, s.replaced);
+  m.disc_acc = ratio(s.disc_correct, s.tokens);
+  m.replaced_fraction = ratio(s.replaced, s.tokens);
   return m;
-}
-
-// ---- CUDA graph of a whole step ----
-#ifdef ELECTRA_WITH_CUDA
-struct Pretrainer::Graph {
-  std::unique_ptr<at::cuda::CUDAGraph> g;
-  torch::Tensor ids, types, mask;  // static inputs, copied into before each replay
-  torch::Tensor stats, norm;       // static outputs
-  std::vector<int64_t> shape;
-  int eager = 0;                   // eager steps taken at this shape
-  bool failed = false;             // capture failed: the trainer is unusable with graphs
-  int64_t optVersion = -1;         // the optimizer state version the graph was captured with
-  bool padded = false;             // captured with the attention mask (any batch) or without (unpadded ones only)
-  int paddedRun = 0;               // padded batches in a row that a graph without the mask sent to eager steps
-};
-#else
-struct Pretrainer::Graph {};
-#endif
-
-Pretrainer::~Pretrainer() = default;
-
-#ifdef ELECTRA_WITH_CUDA
-// The side stream captures run on: one per device for the process. cuBLAS keeps a workspace per
-// (handle, stream) for the process's lifetime (65 MiB on an H100), so a fresh pool stream for each
-// capture would leave another workspace behind for each trainer, up to the pool's 32 streams.
-static c10::cuda::CUDAStream captureStream(c10::DeviceIndex d) {
-  static std::mutex mu;
-  static std::unordered_map<int, c10::cuda::CUDAStream> streams;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = streams.find(d);
-  if (it == streams.end()) it = streams.emplace(d, at::cuda::getStreamFromPool(false, d)).first;
-  return it->second;
-}
-#endif
-
-// Random numbers one captured step may reserve from the CUDA generator: 3/4 of 2^32, leaving the
-// rest for masking, Gumbel noise and the other dropouts.
-constexpr double kGraphRandomBudget = 0.75 * 4294967296.0;
-
-bool Pretrainer::graphable(const std::vector<std::array<torch::Tensor, 3>>& micro) const {
-#ifdef ELECTRA_WITH_CUDA
-  static const bool env = envSwitchOn("ELECTRA_CUDA_GRAPH");
-  if (!(env && o_.cuda_graph && device_.is_cuda() && micro.size() == 1 && !pg_ && o_.precision != "fp16" && opt_->fusedEnabled())) return false;
-  // Inside a capture the CUDA generator's offset is a 32-bit count (PyTorch asserts against its
-  // overflow), and the attention kernel with dropout reserves one random number per attention
-  // weight: B x heads x T x T per layer, for both models. Shapes that would come near it train
-  // eagerly (README, "Whole-step CUDA graph").
-  const double B = static_cast<double>(micro[0][0].size(0)), T = static_cast<double>(micro[0][0].size(1));
-  double draws = 0;
-  for (const Config* c : {&o_.disc, &o_.gen})
-    if (c->attention_probs_dropout_prob > 0) draws += B * T * T * static_cast<double>(c->num_attention_heads * c->num_hidden_layers);
-  return draws < kGraphRandomBudget;
-#else
-  (void)micro;
-  return false;
-#endif
-}
-
-void Pretrainer::graphBody() {
-#ifdef ELECTRA_WITH_CUDA
-  auto& G = *graph_;
-  Forward f;
-  {
-    AutocastScope ac(o_.precision, device_);
-    f = forward(G.ids, G.types, G.mask, G.padded, std::nullopt);
-    AutocastOff off(device_);
-    f.loss.backward();
-  }
-  torch::NoGradGuard ng;
-  G.stats.copy_(f.stats.to(torch::kFloat));
-  auto norm = opt_->deviceGradNorm();
-  G.norm.copy_(norm);
-  auto bad = torch::logical_or(torch::isfinite(norm).logical_not(), torch::isfinite(f.loss.detach()).logical_not()).to(torch::kFloat);
-  opt_->graphStep(norm, bad);
-#endif
-}
-
-StepMetrics Pretrainer::graphStep(const std::array<torch::Tensor, 3>& b) {
-#ifdef ELECTRA_WITH_CUDA
-  if (!graph_) graph_ = std::make_unique<Graph>();
-  auto& G = *graph_;
-  check(!G.failed, "ERR_TORCH", "an earlier CUDA graph capture failed; create the trainer again without cudaGraph");
-  if (G.shape != b[0].sizes().vec() || (G.g && G.optVersion != opt_->stateVersion())) {
-    // A new batch shape, or optimizer state loaded since the capture (its step tensors): recapture.
-    G.g.reset();
-    G.shape = b[0].sizes().vec();
-    G.eager = 0;
-  }
-  // A graph captured from a batch without padding has no attention mask in it (flash attention),
-  // so a padded batch cannot replay it. An occasional one (a corpus's last batch) trains eagerly
-  // and the graph stays; the third in a row is captured anew, with the mask, which any batch can
-  // replay (the eager steps before it at this shape were the warm-up).
-  const bool padded = hasPadding(b[2]);
-  if (G.g && padded && !G.padded) {
-    if (++G.paddedRun < 3) return StepMetrics{};  // the caller runs this step eagerly
-    G.g.reset();
-  }
-  if (!padded) G.paddedRun = 0;
-  if (!G.g && G.eager < 2) {
-    G.eager++;
-    return StepMetrics{};  // the caller runs this step eagerly
-  }
-  torch::NoGradGuard ng;
-  auto opts = torch::TensorOptions().device(device_);
-  if (!G.g) {
-    G.ids = torch::empty(b[0].sizes(), opts.dtype(torch::kLong));
-    G.types = torch::empty(b[1].sizes(), opts.dtype(torch::kLong));
-    G.mask = torch::empty(b[2].sizes(), opts.dtype(torch::kLong));
-    G.stats = torch::zeros({10}, opts.dtype(torch::kFloat));
-    G.norm = torch::zeros({}, opts.dtype(torch::kFloat));
-    opt_->resetGraph();  // fresh lr and step tensors, from the current update count
-    G.optVersion = opt_->stateVersion();
-    G.padded = padded;
-    G.paddedRun = 0;
-  }
-  G.ids.copy_(b[0]);
-  G.types.copy_(b[1]);
-  G.mask.copy_(b[2]);
-  opt_->setGraphLr(opt_->lrAt(step_));
-  if (disc_) disc_->train();
-  gen_->train();
-  if (!G.g) {
-    // Capture on a side stream once the eager steps have allocated everything; gradients are
-    // dropped first so that the graph allocates them in its own pool (as PyTorch's whole-network
-    // capture does).
-    c10::cuda::CUDAGuard dg(device_);
-    c10::cuda::device_synchronize();
-    for (auto& p : opt_->params()) p.param.mutable_grad() = torch::Tensor();
-    // The graph allocates from a pool of its own, which cannot take the blocks the eager steps
-    // left cached, and nothing can be freed while capturing: hand those blocks back first, so that
-    // a batch that fits eagerly also fits the capture.
-    c10::cuda::CUDACachingAllocator::emptyCache();
-    G.g = std::make_unique<at::cuda::CUDAGraph>();
-    auto stream = captureStream(device_.index());
-    {
-      c10::cuda::CUDAStreamGuard guard(stream);
-      torch::AutoGradMode on(true);
-      try {
-        G.g->capture_begin();
-        graphBody();
-        G.g->capture_end();
-      } catch (const std::exception& e) {
-        // End the stream capture whatever state it is in: a stream left capturing (global mode)
-        // makes every synchronising CUDA call of the process fail. When the capture was
-        // invalidated, capture_end throws before it takes the CUDA generator out of capture mode,
-        // so later random draws on the GPU may fail: the message says to restart the process.
-        G.failed = true;
-        std::string msg = e.what();
-        try {
-          G.g->capture_end();
-        } catch (...) {
-        }
-        G.g.reset();
-        const bool oom = msg.find("out of memory") != std::string::npos;
-        fail("ERR_TORCH", "capturing the training step as a CUDA graph failed (", msg.substr(0, 300),
-             "); restart the process and train without it (cudaGraph: false, --no-cuda-graph, or ELECTRA_CUDA_GRAPH=0)",
-             oom ? " or with a smaller batch" : "");
-      }
-    }
-    c10::cuda::device_synchronize();
-  }
-  c10::cuda::CUDAGuard dg(device_);
-  G.g->replay();
-  auto stats = G.stats.to(torch::kCPU, torch::kDouble).contiguous();
-  StepMetrics m = metricsFrom(stats, 1);
-  m.lr = opt_->lrAt(step_);
-  m.grad_norm = G.norm.item<double>();
-  const bool finite = std::isfinite(m.loss) && std::isfinite(m.grad_norm);
-  if (!finite && !o_.skip_nonfinite) {
-    // The graph skipped the update (found_inf): parameters and moments are as before this step.
-    fail("ERR_DIVERGED", "non-finite ", std::isfinite(m.loss) ? "gradient norm" : "loss", " at step ", step_ + 1, " (loss ", m.loss,
-         ", gradient norm ", m.grad_norm, "); lower the learning rate, or skip such steps with skipNonFinite");
-  }
-  if (finite) opt_->countUpdate();
-  m.skipped = !finite;
-  step_++;
-  m.step = step_;
-  m.graph = true;
-  return m;
-#else
-  (void)b;
-  return StepMetrics{};
-#endif
 }
 
 StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& micro) {
   check(!micro.empty(), "ERR_INPUT", "a step needs at least one batch");
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   CachingCpuAllocator::Scope cache;
   for (auto& b : micro) checkBatch(b[0], b[1], b[2]);
   if (graphable(micro)) {
@@ -451,7 +283,7 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
   // divided after; an overflow skips the update and halves the scale, 2000 clean steps double it.
   const bool scaled = o_.precision == "fp16" && device_.is_cuda();
   const double scale = scaled ? loss_scale_ : 1.0;
-  torch::Tensor stats;
+  torch::Tensor sums;  // packSums of the micro-batches, added up
   {
     AutocastScope ac(o_.precision, device_);
     for (size_t i = 0; i < micro.size(); i++) {
@@ -469,16 +301,17 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
       auto f = forward(b[0].to(device_), b[1].to(device_), b[2].to(device_), hasPadding(b[2]), std::nullopt);
       AutocastOff off(device_);  // the weights' casts stay cached for the next micro-batch
       (f.loss * (scale / static_cast<double>(n))).backward();
-      stats = stats.defined() ? stats + f.stats : f.stats;
+      auto packed = packSums(f.sums);
+      sums = sums.defined() ? sums + packed : packed;
     }
   }
   if (pg_) {
     sync_->finish();
-    stats = stats.to(torch::kCPU, torch::kDouble).contiguous();
-    pg_->allreduceSum(stats);  // metrics of the whole batch, the same on every rank
+    sums = sums.to(torch::kCPU, torch::kDouble).contiguous();
+    pg_->allreduceSum(sums);  // metrics of the whole batch, the same on every rank
     n *= pg_->world();
   }
-  StepMetrics m = metricsFrom(stats, n);
+  StepMetrics m = metricsFrom(unpackSums(sums), n);
   m.lr = opt_->lrAt(step_);
   if (scaled) {
     torch::NoGradGuard ng;
@@ -515,6 +348,7 @@ StepMetrics Pretrainer::step(const std::vector<std::array<torch::Tensor, 3>>& mi
 
 StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& types, const torch::Tensor& mask) {
   checkBatch(ids, types, mask);
+  CustomKernelsScope kernels(o_.kernels.custom_kernels);
   if (disc_) disc_->eval();
   gen_->eval();
   torch::NoGradGuard ng;
@@ -522,7 +356,7 @@ StepMetrics Pretrainer::evaluate(const torch::Tensor& ids, const torch::Tensor& 
   auto m = withSeed(o_.seed + 0x9e3779b9ULL, device_, [&] {
     Inspection insp;
     auto f = forward(ids.to(device_), types.to(device_), mask.to(device_), hasPadding(mask), std::nullopt, &insp);
-    auto r = metricsFrom(f.stats, 1);
+    auto r = metricsFrom(unpackSums(packSums(f.sums)), 1);
     if (insp.discriminatorLogits.defined()) {
       r.auc = rocAuc(insp.discriminatorLogits, insp.labels, mask.to(device_));
       r.rprec = rPrecision(insp.discriminatorLogits, insp.labels, mask.to(device_));

@@ -8,11 +8,13 @@ import * as path from 'node:path';
 import { ElectraError } from '../../src/errors';
 import type { NamedTensor } from '../../src/native';
 import { prng } from './fuzz-helpers';
-import { parseSafetensors, readSafetensors, serializeSafetensors, type SafetensorsContent } from '../../src/checkpoint/safetensors';
+import { readSafetensors, type SafetensorsContent } from '../../src/checkpoint/safetensors';
+import { parseSafetensors, serializeSafetensors } from '../helpers/safetensors';
 
 
 const SEED = 0x5afe7e45;
 const ITERATIONS = 12_000;
+const FILE_ITERATIONS = 400;
 const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 function pick<T>(xs: readonly T[]): T {
@@ -214,22 +216,47 @@ test(`${ITERATIONS} mutated files end in a result or ERR_CHECKPOINT (seed ${SEED
   console.log(`fuzz: ${tally.ok} parsed, ${tally.rejected} rejected (${reasons.size} kinds) in ${ms} ms`);
 });
 
-test('the file reader behaves the same on mutated files on disk', () => {
+test(`a names filter keeps exactly the chosen tensors of a file that reads whole (${FILE_ITERATIONS} mutated files)`, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'electra-st-fuzz-'));
   try {
     const bases = seeds();
     const f = path.join(dir, 'm.safetensors');
-    for (let i = 0; i < 400; i++) {
+    const tally = { ok: 0, rejected: 0, kept: 0, dropped: 0 };
+    const differ: string[] = [];
+    const keep = (n: string) => n.length % 2 === 0;
+    for (let i = 0; i < FILE_ITERATIONS; i++) {
       const input = mutate(pick(bases));
       fs.writeFileSync(f, input);
+      let whole: SafetensorsContent;
       try {
-        checkResult(readSafetensors(f, { names: rand() < 0.2 ? (n) => n.length % 2 === 0 : undefined }), input.length);
+        whole = readSafetensors(f);
+        checkResult(whole, input.length);
       } catch (e) {
         if (!(e instanceof ElectraError) || e.code !== 'ERR_CHECKPOINT') {
           throw new Error(`file iteration ${i}: ${String(e)} for input ${input.toString('base64').slice(0, 400)}`);
         }
+        tally.rejected++;
+        continue;
       }
+      tally.ok++;
+      // Every tensor is valid, so the filtered read must succeed and hold the same bytes.
+      const some = readSafetensors(f, { names: keep });
+      const want = [...whole.tensors.values()].filter((t) => keep(t.name));
+      const got = [...some.tensors.values()];
+      tally.kept += want.length;
+      tally.dropped += whole.tensors.size - want.length;
+      const same = got.length === want.length && got.every((t, k) => {
+        const w = want[k]!;
+        return t.name === w.name && t.dtype === w.dtype && JSON.stringify(t.shape) === JSON.stringify(w.shape) &&
+          Buffer.compare(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength)) === 0;
+      });
+      if (!same) differ.push(`iteration ${i}: kept ${got.map((t) => t.name).join(',')}, expected ${want.map((t) => t.name).join(',')}, input ${input.toString('base64').slice(0, 200)}`);
     }
+    expect(differ).toEqual([]);
+    expect(tally.ok).toBeGreaterThan(0);
+    expect(tally.rejected).toBeGreaterThan(FILE_ITERATIONS / 2);
+    expect(tally.kept).toBeGreaterThan(0); // the filter both kept and dropped tensors
+    expect(tally.dropped).toBeGreaterThan(0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,9 +1,12 @@
 /**
+ * File safety shared by every layer.
+ *
  * File names that come out of a model or data directory (a shard list in `meta.json`, a weight
  * map, ...) must stay inside that directory: no absolute names, no `..`, and no symlink that
  * resolves outside it. Files read by a fixed name must be regular files (a FIFO or a device
  * would block or never end); a symlink to a regular file is fine there (the Hugging Face cache
- * links `model.safetensors` to a blob outside the snapshot directory).
+ * links `model.safetensors` to a blob outside the snapshot directory). Writers check their
+ * output directory before long work and turn file-system failures into ERR_IO.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -70,4 +73,38 @@ export function isRegularFile(file: string, what: string, code: ErrorCode): bool
   }
   if (!st.isFile()) throw new ElectraError(code, `${what} ${file} is not a regular file (${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file'})`);
   return true;
+}
+
+/** The reason of a file-system error for a message: "no space left on the device" for ENOSPC. */
+function why(e: unknown): string {
+  return (e as { code?: string }).code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message;
+}
+
+/**
+ * Runs file-system work; a failure (a full disk) becomes ERR_IO saying `cannot ${what}`.
+ * ElectraErrors pass through unchanged.
+ */
+export function ioStep<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ElectraError) throw e;
+    throw new ElectraError('ERR_IO', `cannot ${what}: ${why(e)}`, { cause: e });
+  }
+}
+
+/**
+ * Creates `dir` and writes and removes a 64 KiB probe file in it, so that a run fails before it
+ * starts (ERR_IO) rather than at its first checkpoint.
+ */
+export function probeWritable(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const probe = path.join(dir, `.write-probe-${process.pid}`);
+    fs.writeFileSync(probe, Buffer.alloc(64 * 1024));
+    fs.rmSync(probe);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ElectraError('ERR_IO', `the output directory ${dir} is not writable (${code === 'ENOSPC' ? 'no space left' : (e as Error).message}); nothing was trained`, { cause: e });
+  }
 }
