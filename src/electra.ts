@@ -10,10 +10,11 @@ import { numLabels, parseConfig, type ElectraConfig, type ElectraConfigInput } f
 import { writeDirAtomic } from './checkpoint/atomic';
 import { inspectHfDir, readWeights, writeHfDir } from './checkpoint/hf';
 import { matchStateDict } from './checkpoint/statedict';
+import { checkConfigAgainstWeights } from './checkpoint/config-check';
 import { callNative, ElectraError, mapNative, toElectraError } from './errors';
 import { native, type NativeBatch, type NativeHead, type NativeModel, type NativeTensor } from './native';
 import { ElectraTokenizer } from './tokenizer/tokenizer';
-import { SerialQueue } from './infer/queue';
+import { CallScope, RUN_CALL, SerialQueue } from './infer/queue';
 import type { TextInput } from './infer/common';
 import { classify as classifyTexts, type Classification, type ClassifyOptions } from './infer/classify';
 import { embed as embedTexts, type EmbedOptions, type Embeddings } from './infer/embed';
@@ -52,6 +53,14 @@ export interface ForwardResult {
   /** Question-answering start/end logits (B, T). */
   start?: Float32Tensor;
   end?: Float32Tensor;
+}
+
+/** Options of {@link Electra.forward}. */
+export interface ForwardOptions {
+  /** Also return the last hidden states. */
+  hidden?: boolean;
+  /** This call's precision instead of the model's default. */
+  precision?: InferencePrecision;
 }
 
 /** Numeric precision of inference: fp32, or bf16 autocast (matrix products in bfloat16; outputs are float32 either way). */
@@ -179,6 +188,8 @@ export class Electra implements Disposable {
   #disposed = false;
   #precision: InferencePrecision = 'fp32';
   readonly #queue = new SerialQueue();
+  /** Helper calls (classify, embed, ...) in progress; a started one keeps the model until it ends. */
+  readonly #calls = new Set<CallScope>();
   /** The validated HF config. */
   readonly config: ElectraConfig;
   readonly head: Head;
@@ -204,13 +215,28 @@ export class Electra implements Disposable {
   }
 
   /** Runs `fn` on the native model after every call queued before it (the native model runs one at a time). */
-  #enqueue<T>(fn: (n: NativeModel) => Promise<T>): Promise<T> {
-    if (this.#disposed || !this.#native) return Promise.reject(new ElectraError('ERR_DISPOSED', 'the model has been disposed'));
+  #enqueue<T>(fn: (n: NativeModel) => Promise<T>, scope?: CallScope): Promise<T> {
+    if ((this.#disposed && !scope?.started) || !this.#native) return Promise.reject(new ElectraError('ERR_DISPOSED', 'the model has been disposed'));
     return this.#queue.run(() => {
       const n = this.#native;
       if (!n) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
       return mapNative(callNative(() => fn(n)));
-    });
+    }, scope);
+  }
+
+  /**
+   * Internal (the inference helpers): runs one call's forward passes as a unit. Once its first
+   * pass has started, {@link dispose} lets the call finish; before that it fails with ERR_DISPOSED.
+   */
+  [RUN_CALL]<T>(fn: (forward: (batch: Batch, opts?: ForwardOptions) => Promise<ForwardResult>) => Promise<T>): Promise<T> {
+    if (this.#disposed) return Promise.reject(new ElectraError('ERR_DISPOSED', 'the model has been disposed'));
+    const scope = new CallScope();
+    this.#calls.add(scope);
+    const end = () => {
+      this.#calls.delete(scope);
+      if (this.#disposed) this.#release();
+    };
+    return fn((batch, opts = {}) => this.#forward(batch, opts, scope)).finally(end);
   }
 
   /** A new randomly initialised model (normal(0, initializer_range), as the paper). */
@@ -245,6 +271,7 @@ export class Electra implements Disposable {
     const tokenizer = loadTokenizer(dir, opts.tokenizer);
     const weights = await readWeights(info.weightsFile);
     const config = opts.config ? parseConfig({ ...info.config, ...opts.config }) : info.config;
+    checkConfigAgainstWeights(config, weights, dir);
     const model = await Electra.create(config, { head, device: opts.device ?? 'cpu', seed: 0, precision: opts.precision });
     try {
       const m = matchStateDict(model.nativeModel.parameters(), weights, {
@@ -287,11 +314,16 @@ export class Electra implements Disposable {
    * Runs the model on a batch. `hidden: true` also returns the last hidden states; `precision`
    * overrides the model's default for this call.
    */
-  async forward(batch: Batch, opts: { hidden?: boolean; precision?: InferencePrecision } = {}): Promise<ForwardResult> {
-    if (this.#disposed) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
+  forward(batch: Batch, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    return this.#forward(batch, opts, undefined);
+  }
+
+  async #forward(batch: Batch, opts: ForwardOptions, scope: CallScope | undefined): Promise<ForwardResult> {
+    if (this.#disposed && !scope?.started) throw new ElectraError('ERR_DISPOSED', 'the model has been disposed');
+    if (opts === null || typeof opts !== 'object') throw new ElectraError('ERR_INPUT', 'forward: options must be an object');
     const b = validateBatch(batch, this.config);
     const precision = opts.precision === undefined ? this.#precision : checkPrecision(opts.precision);
-    const r = await this.#enqueue((n) => n.forward(b, { hidden: opts.hidden ?? false, precision }));
+    const r = await this.#enqueue((n) => n.forward(b, { hidden: opts.hidden ?? false, precision }), scope);
     return {
       hidden: toFloat(r.hidden),
       discriminator: toFloat(r.discriminator),
@@ -390,14 +422,29 @@ export class Electra implements Disposable {
 
   /**
    * Frees the native model (repeatable). Calls still waiting in the queue fail with ERR_DISPOSED,
-   * as does every later call; a call already running finishes first, then the memory is freed.
+   * as does every later call; a call already running finishes first (all the batches of a
+   * `classify`/`embed`/... call whose first batch has started), then the memory is freed.
    */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#queue.close(new ElectraError('ERR_DISPOSED', 'the model was disposed before this call ran'));
-    if (this.#queue.running) this.#queue.onIdle(() => this.#free(false));
+    if (this.#queue.running || this.#queue.pending > 0 || this.#startedCalls()) this.#release();
     else this.#free(true);
+  }
+
+  #startedCalls(): boolean {
+    for (const c of this.#calls) if (c.started) return true;
+    return false;
+  }
+
+  /** Frees the native model once disposed and nothing runs or is left of a started call. */
+  #release(): void {
+    if (!this.#native) return;
+    // A started call between two batches: its end calls this again.
+    if (this.#startedCalls()) return;
+    if (this.#queue.running) this.#queue.onIdle(() => this.#release());
+    else this.#free(false);
   }
 
   #free(rethrow: boolean): void {

@@ -1,6 +1,8 @@
 /**
  * Stable error codes. Every failure the library reports is an {@link ElectraError} with one of
- * these codes, naming what was wrong.
+ * these codes, naming what was wrong. Each is in the README's error table; `ERR_NATIVE` is the
+ * addon that is missing or cannot load, and the fallback for a failure inside the addon that no
+ * other code describes (a bug to report).
  */
 export type ErrorCode =
   | 'ERR_CONFIG'
@@ -19,6 +21,7 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_DISTRIBUTED'
   | 'ERR_TOKENIZER'
+  | 'ERR_LOCKED'
   | 'ERR_NOT_FOUND'
   | 'ERR_AUTH'
   | 'ERR_OFFLINE'
@@ -37,6 +40,7 @@ export class ElectraError extends Error {
 const KNOWN = new Set<string>([
   'ERR_CONFIG', 'ERR_INPUT', 'ERR_CHECKPOINT', 'ERR_DATA', 'ERR_OOM', 'ERR_BUSY', 'ERR_DISPOSED', 'ERR_DEVICE',
   'ERR_TORCH', 'ERR_NATIVE', 'ERR_LIBTORCH', 'ERR_DIVERGED', 'ERR_IO', 'ERR_ABORTED', 'ERR_DISTRIBUTED', 'ERR_TOKENIZER',
+  'ERR_LOCKED',
   'ERR_NOT_FOUND', 'ERR_AUTH', 'ERR_OFFLINE', 'ERR_NETWORK',
 ]);
 

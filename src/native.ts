@@ -260,9 +260,8 @@ export function native(): NativeAddon {
   // libtorch's OpenMP (libgomp) reads its spin-wait budget when the addon loads it. All native
   // work runs on one executor thread, so its team's idle workers spin rather than sleep; libgomp's
   // default budget (300,000 spins) costs heavily when the cores are shared with other busy
-  // processes (ELECTRA-Small inference at batch 1 under two CPU hogs on two cores: 122-190 ms,
-  // against 75-77 ms at 100,000), and 100,000 loses nothing measurable on idle cores. A value the
-  // user set (GOMP_SPINCOUNT, OMP_WAIT_POLICY) wins.
+  // processes, and 100,000 loses nothing measurable on idle cores. A value the user set
+  // (GOMP_SPINCOUNT, OMP_WAIT_POLICY) wins.
   if (process.env.GOMP_SPINCOUNT === undefined && process.env.OMP_WAIT_POLICY === undefined) process.env.GOMP_SPINCOUNT = '100000';
   let addon: NativeAddon;
   try {

@@ -1,7 +1,8 @@
 /** `electra finetune`: fine-tune a pre-trained ELECTRA on a labelled task. */
-import { ElectraError } from '../errors';
+import { ElectraError, toElectraError } from '../errors';
 import { setNumThreads } from '../runtime';
 import { finetune, type FinetuneCallbacks, type FinetuneOptionsInput } from '../train/finetune';
+import { interruptExitCode, type InterruptSignal } from '../train/stop';
 import type { TaskKind } from '../train/taskdata';
 import { num, parse } from './args';
 import { resolveModel } from '../hub';
@@ -26,11 +27,22 @@ const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --ou
   --windows N         classification/regression: cut a long text into up to N windows of max-len
                       tokens instead (trained on each; scored as the mean of their logits) (1)
   --patience N        early stopping: epochs without dev improvement (2; 0 = off)
+  --metric M          the dev metric that picks the best epoch: accuracy|f1|mcc (classification),
+                      spearman|pearson (regression), f1|accuracy|precision|recall (tagging),
+                      f1|exactMatch (QA); default: accuracy, spearman, entity f1 (accuracy for
+                      plain tags), f1. A tie goes to the later epoch only if its dev loss is lower.
+  --scheme S          tagging: auto|iob1|iob2|bioes|plain (auto: detected from the tags; a given
+                      scheme is checked, e.g. an I- without its B- is an error under iob2)
   --train-limit N     use only N training examples (sample-efficiency runs)
   --random-init       same architecture, random weights (baseline)
   --text-field F  --pair-field F  --label-field F   column names (text, text_pair, label)
   --tokenizer DIR     tokenizer, when the model directory has none
-  --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json`;
+  --device D (cpu)    --precision fp32|bf16   --seed N (42)   --threads N   --json
+  --overwrite         write into a non-empty --out; only fine-tuning's own files are replaced
+                      (config.json, model.safetensors, tokenizer files, eval_results.json)
+
+SIGINT or SIGTERM stops after the current step and exits 130 or 143; the best model of the
+finished epochs stays in --out.`;
 
 function parseFinetuneArgs(argv: string[]) {
   return parse(argv, {
@@ -50,6 +62,8 @@ function parseFinetuneArgs(argv: string[]) {
     'max-len': { type: 'string' },
     windows: { type: 'string' },
     patience: { type: 'string' },
+    metric: { type: 'string' },
+    scheme: { type: 'string' },
     'train-limit': { type: 'string' },
     'random-init': { type: 'boolean' },
     'text-field': { type: 'string' },
@@ -61,6 +75,7 @@ function parseFinetuneArgs(argv: string[]) {
     seed: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
+    overwrite: { type: 'boolean' },
   }).values;
 }
 
@@ -75,7 +90,19 @@ export async function run(argv: string[]): Promise<number> {
   for (const k of ['model', 'task', 'out'] as const) if (!v[k]) throw new ElectraError('ERR_CONFIG', `--${k} is required`);
   const threads = num(v.threads, 'threads', { int: true, min: 1 });
   if (threads) setNumThreads(threads);
-  const s = await finetune(await finetuneOptions(v), progressCallbacks());
+  const interrupt = new Interrupt();
+  let s;
+  try {
+    s = await finetune(await finetuneOptions(v), { ...progressCallbacks(), signal: interrupt.signal });
+  } catch (e) {
+    const err = toElectraError(e);
+    if (err.code !== 'ERR_ABORTED' || !interrupt.received) throw err;
+    // The step in flight finished; the best model of the epochs done so far stays in --out.
+    say(`electra finetune: ${interrupt.received}: stopped; the best model of the finished epochs (if any) is in ${v.out}`);
+    return interruptExitCode(interrupt.received);
+  } finally {
+    interrupt.dispose();
+  }
   if (v.json) process.stdout.write(JSON.stringify(s) + '\n');
   else {
     say(`best epoch ${s.bestEpoch}: dev ${s.dev.metricName} ${s.dev.metric.toFixed(4)}${s.test ? `; test ${s.test.metricName} ${s.test.metric.toFixed(4)}` : ''}`);
@@ -104,6 +131,8 @@ async function finetuneOptions(v: FinetuneValues): Promise<FinetuneOptionsInput>
     maxLength: num(v['max-len'], 'max-len', { int: true, min: 8 }),
     windows: num(v.windows, 'windows', { int: true, min: 1 }),
     patience: num(v.patience, 'patience', { int: true, min: 0 }),
+    metric: v.metric,
+    scheme: v.scheme as FinetuneOptionsInput['scheme'],
     trainLimit: num(v['train-limit'], 'train-limit', { int: true, min: 1 }),
     randomInit: v['random-init'] ?? false,
     textField: v['text-field'],
@@ -112,6 +141,7 @@ async function finetuneOptions(v: FinetuneValues): Promise<FinetuneOptionsInput>
     device: v.device,
     precision: v.precision as 'fp32' | 'bf16' | undefined,
     seed: num(v.seed, 'seed', { int: true, min: 0 }),
+    overwrite: v.overwrite ?? false,
   };
   for (const k of Object.keys(opts) as Array<keyof FinetuneOptionsInput>) if (opts[k] === undefined) delete opts[k];
   return opts;
@@ -143,4 +173,39 @@ function progressCallbacks(): FinetuneCallbacks {
       say(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}  dev ${d}${r.best ? '  (best, saved)' : ''}  ${r.seconds.toFixed(0)} s`);
     },
   };
+}
+
+/**
+ * SIGINT and SIGTERM stop fine-tuning after the current step (the best model saved at the end of
+ * an epoch is written atomically, so it stays whole); the command then exits 130 or 143. A second
+ * interrupt exits at once.
+ */
+class Interrupt implements Disposable {
+  readonly #ac = new AbortController();
+  received: InterruptSignal | null = null;
+  readonly #on = (sig: NodeJS.Signals): void => {
+    const s: InterruptSignal = sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+    if (this.received) process.exit(interruptExitCode(s));
+    this.received = s;
+    say(`\nelectra finetune: ${s}: finishing this step (again to abort)`);
+    this.#ac.abort();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.#on);
+    process.on('SIGTERM', this.#on);
+  }
+
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.#on);
+    process.off('SIGTERM', this.#on);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

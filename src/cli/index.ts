@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ElectraError, toElectraError } from '../errors';
 import { packageRoot } from '../native';
+import { guardStdout } from './output';
 
 type Command = { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -35,6 +36,7 @@ function usage(): string {
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  guardStdout(cmd ? `electra ${cmd}` : 'electra');
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(usage() + '\n');
     return cmd ? 0 : 1;

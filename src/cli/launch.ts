@@ -4,7 +4,9 @@
  * signals to them, and stops them all when one fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElectraError } from '../errors';
 import { packageRoot } from '../native';
@@ -19,8 +21,10 @@ like torchrun. Example: electra launch --nproc 2 -- pretrain --data data --token
   --master-addr A   address of rank 0's node (127.0.0.1; required with --nnodes > 1)
   --master-port P   a free TCP port on it (29500; on one node a free one is picked when not given)
   --threads N       libtorch threads per process (default: cores / nproc)
-Rank 0 writes the logs, metrics and checkpoints; --batch is per process. Each rank's output
-other than rank 0's is prefixed with [rank r].`;
+Rank 0 writes the logs, metrics and checkpoints; --batch is per process. With pretrain --corpus,
+rank 0 trains the vocabulary and prepares the data under --out while the other ranks wait.
+Each rank's output other than rank 0's is prefixed with [rank r]. SIGINT and SIGTERM are forwarded to the ranks;
+the job exits with rank 0's code (130 or 143 for an interrupted pre-training run, its checkpoint written).`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,6 +37,13 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Processes per node at most. Each rank loads libtorch and a copy of the model (hundreds of MiB)
+ * before it can fail, so a mistyped `--nproc 10000` is refused before any rank starts. `--batch`
+ * is per process, so it sets no bound on the rank count.
+ */
+export const MAX_NPROC = 256;
+
 interface LaunchPlan {
   nproc: number;
   nodeRank: number;
@@ -42,6 +53,8 @@ interface LaunchPlan {
   threads: number;
   /** The electra command each rank runs (after --). */
   cmd: string[];
+  /** Identifies the job: random on one node, the rendezvous address on several (every node must agree). */
+  jobId: string;
 }
 
 /** The launch from the command line; undefined after --help. */
@@ -61,9 +74,9 @@ async function planLaunch(argv: string[]): Promise<LaunchPlan | undefined> {
     process.stdout.write(HELP + '\n');
     return undefined;
   }
-  const nproc = num(v.nproc, 'nproc', { int: true, min: 1, max: 1024 });
+  const nproc = num(v.nproc, 'nproc', { int: true, min: 1, max: MAX_NPROC });
   if (nproc === undefined) throw new ElectraError('ERR_CONFIG', '--nproc is required');
-  const nnodes = num(v.nnodes, 'nnodes', { int: true, min: 1 }) ?? 1;
+  const nnodes = num(v.nnodes, 'nnodes', { int: true, min: 1, max: 4096 }) ?? 1;
   const nodeRank = num(v['node-rank'], 'node-rank', { int: true, min: 0, max: nnodes - 1 }) ?? 0;
   if (nnodes > 1 && !v['master-addr']) throw new ElectraError('ERR_CONFIG', '--master-addr is required with --nnodes > 1');
   if (cmd.length === 0) throw new ElectraError('ERR_CONFIG', 'give the command to run after --, e.g. -- pretrain --data DIR ...');
@@ -72,7 +85,8 @@ async function planLaunch(argv: string[]): Promise<LaunchPlan | undefined> {
   const port = num(v['master-port'], 'master-port', { int: true, min: 1, max: 65535 }) ?? (nnodes === 1 ? await freePort() : 29500);
   const { cpus } = await import('node:os');
   const threads = num(v.threads, 'threads', { int: true, min: 1 }) ?? Math.max(1, Math.floor(cpus().length / nproc));
-  return { nproc, nodeRank, world: nproc * nnodes, addr, port, threads, cmd };
+  const jobId = nnodes === 1 ? randomBytes(8).toString('hex') : `${addr}-${port}`;
+  return { nproc, nodeRank, world: nproc * nnodes, addr, port, threads, cmd, jobId };
 }
 
 /** Copies a rank's output line by line, each line prefixed with the rank. */
@@ -105,6 +119,8 @@ class Ranks {
       GROUP_RANK: String(plan.nodeRank),
       MASTER_ADDR: plan.addr,
       MASTER_PORT: String(plan.port),
+      // Names this job's files (pretrain --corpus: rank 0's "corpus ready" note); the same on every node.
+      ELECTRA_LAUNCH_ID: plan.jobId,
       OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? String(plan.threads),
     };
     const cli = path.join(packageRoot(), 'bin', 'electra.cjs');
@@ -147,7 +163,10 @@ class Ranks {
       process.off('SIGTERM', onTerm);
     }
     if (this.failed) return this.failed.code;
-    return this.children.every((c) => c.exitCode === 0) ? 0 : 1;
+    // After a forwarded interrupt the ranks exit 130 (SIGINT) or 143 (SIGTERM) once their
+    // checkpoint is written: the job exits with rank 0's code (the first non-zero one otherwise).
+    const codes = this.children.map((c) => c.exitCode ?? (c.signalCode ? 128 + (os.constants.signals[c.signalCode] ?? 1) : 1));
+    return codes[0] || codes.find((c) => c !== 0) || 0;
   }
 }
 

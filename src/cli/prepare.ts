@@ -15,7 +15,8 @@ const HELP = `usage: electra prepare --corpus SRC [--corpus SRC...] --vocab DIR 
   --format F           auto | text | jsonl (default auto, by extension)
   --text-field NAME    JSONL field holding the text (default text)
   --doc-boundary B     blank-line | file (default blank-line)
-  --force              replace a dataset already in --out
+  --force              replace a dataset already in --out (the new one is built beside it and swapped
+                       in at the end: a failure or an interrupt leaves the old one as it was)
   --no-progress        no progress bar
 `;
 

@@ -1,8 +1,13 @@
 /** `electra pretrain`: pre-train an ELECTRA pair from a corpus or prepared data. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ElectraError } from '../errors';
+import { writeFileAtomic } from '../checkpoint/atomic';
+import { ElectraError, toElectraError } from '../errors';
+import { distributedFromEnv } from '../train/distributed';
+import { withOutputLock } from '../util/lock';
 import { pretrain, type RunOptionsInput, type RunSummary } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
+import { interruptExitCode } from '../train/stop';
 import { cudaGraphOf, num, parse } from './args';
 import { resolveModel } from '../hub';
 import { cliHub } from './hub';
@@ -26,7 +31,11 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --eval-every N      evaluate on held-out data every N updates (100)   --log-every N  metrics.jsonl rows (10)
   --save-every N      checkpoint every N updates (1000); one is always written at the end
   --keep K            keep the last K checkpoints (3)
-  --resume            continue from the last checkpoint in OUT (exact on CPU)
+  --resume            continue from the last checkpoint in OUT (exact on CPU); an incomplete one is ERR_CHECKPOINT
+  --resume-from DIR   continue from this checkpoint directory (an older one, or another run's)
+                      Resuming: --preset, sizes, --objective, --seed and the tokenizer must agree with the
+                      checkpoint (ERR_CONFIG); --lr, --warmup, --steps, --mask-prob, --temperature, --precision
+                      and the batch take the new value, with a notice (docs/reliability.md)
   --init-from DIR     start from released HF weights (generator/ + discriminator/, or one discriminator)
   --generator-bias B  zeros | unigram: the generator's output bias at the start (zeros, the paper);
                       unigram = log token frequencies of the data (keeps rare words' embeddings apart)
@@ -36,7 +45,10 @@ const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR
   --seed N            (0)   --threads N   libtorch CPU threads   --skip-nonfinite   --no-progress
   --no-cuda-graph     CUDA: run every step eagerly. By default CUDA training captures the whole step as a
                       CUDA graph and replays it (one process, one micro-batch, fp32/bf16; other steps
-                      run eagerly); --cuda-graph also says once when steps run eagerly`;
+                      run eagerly); --cuda-graph also says once when steps run eagerly
+
+SIGINT or SIGTERM finishes the step, writes a checkpoint, then exits 130 (SIGINT) or 143 (SIGTERM);
+a second one exits at once. Exit 0 means the run reached --steps (or --stop-at, --max-seconds).`;
 
 function parsePretrainArgs(argv: string[]) {
   return parse(argv, {
@@ -61,6 +73,7 @@ function parsePretrainArgs(argv: string[]) {
     'save-every': { type: 'string' },
     keep: { type: 'string' },
     resume: { type: 'boolean' },
+    'resume-from': { type: 'string' },
     'init-from': { type: 'string' },
     'generator-bias': { type: 'string' },
     temperature: { type: 'string' },
@@ -89,13 +102,81 @@ export async function run(argv: string[]): Promise<number> {
   const out = path.resolve(v.out);
   const preset = (v.preset ?? 'small') as RunOptionsInput['preset'];
   if (v.corpus && v.data) throw new ElectraError('ERR_CONFIG', 'give either --corpus or --data, not both');
-  if (v.corpus && Number(process.env.WORLD_SIZE ?? 1) > 1) {
-    throw new ElectraError('ERR_CONFIG', 'a data-parallel run needs prepared data: run `electra prepare` (and `electra vocab`) first, then pass --data and --tokenizer');
+  const { data, tokenizer, done } = await sharedDataOf(v, out, preset);
+  let s: RunSummary;
+  try {
+    s = await pretrain(await runOptions(v, { out, data, tokenizer, preset, steps }));
+  } finally {
+    done?.();
   }
-  const { data, tokenizer } = await dataOf(v, out, preset);
-  const s = await pretrain(await runOptions(v, { out, data, tokenizer, preset, steps }));
   printSummary(s, out);
-  return 0;
+  // The checkpoint is written: an interrupted run exits 130 (SIGINT) or 143 (SIGTERM), not 0.
+  return s.signal ? interruptExitCode(s.signal) : 0;
+}
+
+/**
+ * {@link dataOf} holding OUT's lock. In a data-parallel run only rank 0 trains the vocabulary and
+ * prepares the data; the other ranks wait for it on a file in OUT (see corpusBarrier).
+ */
+async function sharedDataOf(v: PretrainValues, out: string, preset: RunOptionsInput['preset']): Promise<{ data: string; tokenizer: string; done?: () => void }> {
+  if (!v.corpus) return dataOf(v, out, preset);
+  const dist = distributedFromEnv();
+  if (!dist) return withOutputLock(out, 'pretrain', () => dataOf(v, out, preset));
+  const barrier = corpusBarrier(out, dist.rank);
+  if (dist.rank !== 0) return barrier.wait(dist.timeoutMs ?? 1_800_000);
+  return withOutputLock(out, 'pretrain', async () => {
+    barrier.clearOld();
+    try {
+      const r = await dataOf(v, out, preset);
+      barrier.signal({ ok: true, ...r });
+      // Once the run is over every rank has read the note (they all joined the process group).
+      return { ...r, done: () => barrier.clearOld() };
+    } catch (e) {
+      barrier.signal({ ok: false, error: toElectraError(e, 'ERR_DATA').message });
+      throw e;
+    }
+  });
+}
+
+type BarrierNote = { ok: true; data: string; tokenizer: string } | { ok: false; error: string };
+
+/**
+ * How rank 0 tells the other ranks that the vocabulary and data under OUT are ready (or that
+ * preparing them failed): a file `.corpus-ready-<job>.json` in OUT, named after the job
+ * (ELECTRA_LAUNCH_ID, set by \`electra launch\`; else torchrun's or Slurm's job id, else the
+ * rendezvous address), which the others poll for, up to the rendezvous timeout. Across nodes,
+ * OUT must be on a shared file system (as the prepared data must be).
+ */
+function corpusBarrier(out: string, rank: number) {
+  const env = process.env;
+  const job = env.ELECTRA_LAUNCH_ID ?? env.TORCHELASTIC_RUN_ID ?? (env.SLURM_JOB_ID ? `${env.SLURM_JOB_ID}.${env.SLURM_STEP_ID ?? 0}` : `${env.MASTER_ADDR ?? ''}-${env.MASTER_PORT ?? ''}`);
+  const file = path.join(out, `.corpus-ready-${job.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  return {
+    clearOld(): void {
+      for (const n of fs.readdirSync(out)) if (/^\.corpus-ready-.*\.json$/.test(n)) fs.rmSync(path.join(out, n), { force: true });
+    },
+    signal(note: BarrierNote): void {
+      writeFileAtomic(file, [JSON.stringify(note) + '\n']);
+    },
+    async wait(timeoutMs: number): Promise<{ data: string; tokenizer: string }> {
+      const t0 = Date.now();
+      process.stderr.write(`electra: rank ${rank}: waiting for rank 0 to prepare the corpus in ${out}\n`);
+      for (;;) {
+        let note: BarrierNote | undefined;
+        try {
+          note = JSON.parse(fs.readFileSync(file, 'utf8')) as BarrierNote;
+        } catch {
+          // not written yet
+        }
+        if (note?.ok) return { data: note.data, tokenizer: note.tokenizer };
+        if (note) throw new ElectraError('ERR_DISTRIBUTED', `rank 0 failed to prepare the corpus: ${note.error}`);
+        if (Date.now() - t0 > timeoutMs) {
+          throw new ElectraError('ERR_DISTRIBUTED', `rank ${rank} waited ${Math.round(timeoutMs / 1000)} s for rank 0 to prepare the corpus in ${out} (${file} did not appear); on several nodes, --out must be on a shared file system`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+  };
 }
 
 /** `--data` and `--tokenizer`, or, with `--corpus`, a vocabulary trained and the data prepared under OUT. */
@@ -132,6 +213,9 @@ async function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' |
     saveEvery: num(v['save-every'], 'save-every', { int: true, min: 0 }),
     keep: num(v.keep, 'keep', { int: true, min: 1 }),
     resume: v.resume ?? false,
+    resumeFrom: v['resume-from'],
+    // Unset when not given: a resumed run checks the options given against its checkpoint.
+    ...(v.preset ? {} : { preset: undefined }),
     initFrom: await resolveModel(v['init-from'], cliHub),
     generatorBias: v['generator-bias'] as 'zeros' | 'unigram' | undefined,
     temperature: num(v.temperature, 'temperature', { min: 0 }),

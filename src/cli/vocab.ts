@@ -1,5 +1,9 @@
 /** `electra vocab`: train a WordPiece vocabulary on a corpus and save a Hugging Face tokenizer folder. */
-import { trainVocabulary } from '../tokenizer/vocab';
+import * as path from 'node:path';
+import { ElectraError } from '../errors';
+import { trainVocabulary, type TrainVocabularyOptions } from '../tokenizer/vocab';
+import { OutputLock } from '../util/lock';
+import { isModelDir, refuseNonEmpty } from '../util/outdir';
 import { num, parse } from './args';
 
 const HELP = `usage: electra vocab --corpus SRC [--corpus SRC...] --out DIR [options]
@@ -15,6 +19,8 @@ const HELP = `usage: electra vocab --corpus SRC [--corpus SRC...] --out DIR [opt
   --format F           auto | text | jsonl (default auto, by extension)
   --text-field NAME    JSONL field holding the text (default text)
   --doc-boundary B     blank-line | file (default blank-line)
+  --overwrite          write into a non-empty --out (only the four tokenizer files are replaced);
+                       a model directory (config.json or .safetensors) is always refused
 `;
 
 /** Runs `electra vocab`; resolves to the exit code. */
@@ -31,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     format: { type: 'string' },
     'text-field': { type: 'string' },
     'doc-boundary': { type: 'string' },
+    overwrite: { type: 'boolean' },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -56,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const t0 = Date.now();
   const limit = num(values['limit-alphabet'] as string | undefined, 'limit-alphabet', { int: true, min: 1 });
-  const r = await trainVocabulary(corpus, {
+  const opts: TrainVocabularyOptions = {
     size: num(values.size as string | undefined, 'size', { int: true, min: 7 }) ?? 30522,
     minFrequency: num(values['min-frequency'] as string | undefined, 'min-frequency', { int: true, min: 1 }) ?? 2,
     ...(limit !== undefined ? { limitAlphabet: limit } : {}),
@@ -67,7 +74,33 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['text-field'] ? { textField: values['text-field'] as string } : {}),
       ...(boundary ? { docBoundary: boundary as 'blank-line' | 'file' } : {}),
     },
-  });
+  };
+  const dir = path.resolve(out);
+  const lock = OutputLock.acquire(dir, 'vocab');
+  try {
+    checkVocabOut(dir, values.overwrite === true);
+    return await trainAndSave(corpus, out, t0, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+/** The files `electra vocab` writes: the only ones `--overwrite` replaces. */
+const VOCAB_FILES = ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+/**
+ * A model directory's tokenizer belongs to its model (replacing it would make the model read the
+ * wrong ids): always refused. Any other non-empty directory needs --overwrite.
+ */
+function checkVocabOut(dir: string, overwrite: boolean): void {
+  if (isModelDir(dir)) {
+    throw new ElectraError('ERR_CONFIG', `${dir} is a model directory (config.json or .safetensors weights): its tokenizer belongs to the model and is not replaced; choose another --out`);
+  }
+  refuseNonEmpty(dir, overwrite, VOCAB_FILES);
+}
+
+async function trainAndSave(corpus: string[], out: string, t0: number, opts: TrainVocabularyOptions): Promise<number> {
+  const r = await trainVocabulary(corpus, opts);
   r.tokenizer.save(out);
   const lines = [
     `vocabulary: ${r.vocab.length} tokens -> ${out}`,

@@ -1,6 +1,6 @@
 /**
  * Reading prepared data: {@link PretrainDataset} opens a folder written by `prepare`, checks it
- * (format, sizes: a truncated shard is ERR_DATA naming the file; optionally checksums), and reads
+ * (format, sizes: a truncated shard is ERR_DATA naming the file; each shard's sha256), and reads
  * rows either from memory (shards loaded whole when they fit `memoryLimit`) or with positional
  * reads (`pread`) so datasets larger than memory work too.
  *
@@ -20,8 +20,13 @@ import { deriveSeed } from './rng';
 
 /** Options of {@link PretrainDataset.open}. */
 export interface OpenOptions {
-  /** `size` (default): shard sizes must match meta; `checksum`: also sha256 of every shard. */
-  verify?: 'size' | 'checksum';
+  /**
+   * `auto` (default): shard sizes must match meta.json, and so must every shard's sha256: hashed
+   * as the shard is loaded into memory, or streamed for a `pread` dataset unless the same file
+   * (size, mtime, inode) was verified before (remembered in this process and in the dataset's
+   * `.verified.json`). `checksum`: hash every shard on every open. `size`: sizes only.
+   */
+  verify?: 'auto' | 'size' | 'checksum';
   /** `auto` (default): load shards into memory when their total fits `memoryLimit`, else `pread`. */
   mode?: 'auto' | 'memory' | 'pread';
   /** Bytes the `auto` mode may load into memory (default 2 GiB or a quarter of RAM, the lower). */
@@ -139,24 +144,26 @@ export class PretrainDataset implements Disposable {
           `shard ${f} is ${size} bytes, expected ${want} (${s.examples} rows of ${rowBytes} bytes)${size < want ? ': the file is truncated' : ''}`,
         );
       }
-      if (opts.verify === 'checksum') {
-        const h = createHash('sha256').update(readShard(f)).digest('hex');
-        if (h !== s.sha256) throw new ElectraError('ERR_DATA', `shard ${f} has sha256 ${h}, meta.json says ${String(s.sha256).slice(0, 64)}: the file changed or is corrupt`);
-      }
       files.push(f);
       total += size;
     }
     const limit = opts.memoryLimit ?? Math.min(2 * 1024 ** 3, os.totalmem() / 4);
     const mode = opts.mode === 'memory' || opts.mode === 'pread' ? opts.mode : total <= limit ? 'memory' : 'pread';
+    const verify = opts.verify ?? 'auto';
+    const seen = new VerifiedShards(dir);
     const ds = new PretrainDataset(dir, meta, mode);
     try {
-      for (const f of files) {
+      for (const [i, f] of files.entries()) {
+        const want = meta.shards[i]!.sha256;
         if (mode === 'memory') {
           const buf = readShard(f);
           if (buf.length !== fs.statSync(f).size) throw new ElectraError('ERR_DATA', `shard ${f} changed while it was read`);
+          // Hashing what was just read costs little next to reading it: always done.
+          if (verify !== 'size') seen.check(f, want, createHash('sha256').update(buf).digest('hex'));
           const ab = buf.byteOffset % bpt === 0 ? buf : Buffer.from(buf);
           ds.#data.push(bpt === 2 ? new Uint16Array(ab.buffer, ab.byteOffset, ab.length / 2) : new Uint32Array(ab.buffer, ab.byteOffset, ab.length / 4));
         } else {
+          if (verify === 'checksum' || (verify === 'auto' && !seen.has(f, want))) seen.check(f, want, hashFile(f));
           try {
             ds.#fds.push(fs.openSync(f, 'r'));
           } catch (e) {
@@ -168,6 +175,7 @@ export class PretrainDataset implements Disposable {
       ds.close();
       throw e;
     }
+    seen.save();
     return ds;
   }
 
@@ -367,6 +375,89 @@ export class Sampler {
 }
 
 /** Reads a whole shard (ERR_IO naming it on failure). */
+/** A shard's identity on disk: a rewrite or a copy changes it. */
+interface ShardStamp {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  sha256: string;
+}
+
+/** Shards verified in this process, by absolute path. */
+const verifiedInProcess = new Map<string, ShardStamp>();
+
+/**
+ * Which shards of a dataset were verified against meta.json's sha256: a file with the same size,
+ * mtime and inode as when it was hashed is not hashed again. Kept in this process and, best
+ * effort (a read-only dataset is fine), in `<dataset>/.verified.json`.
+ */
+class VerifiedShards {
+  readonly #file: string;
+  #stamps: Record<string, ShardStamp> = {};
+  #changed = false;
+
+  constructor(dir: string) {
+    this.#file = path.join(dir, '.verified.json');
+    try {
+      const j = JSON.parse(fs.readFileSync(this.#file, 'utf8')) as unknown;
+      if (j && typeof j === 'object' && !Array.isArray(j)) this.#stamps = j as Record<string, ShardStamp>;
+    } catch {
+      // None yet, or unreadable: every shard is hashed.
+    }
+  }
+
+  /** Whether `f` was verified to hash to `sha256` and has not changed since. */
+  has(f: string, sha256: string): boolean {
+    const st = fs.statSync(f);
+    const same = (s: ShardStamp | undefined) => !!s && s.sha256 === sha256 && s.size === st.size && s.mtimeMs === st.mtimeMs && s.ino === st.ino;
+    return same(verifiedInProcess.get(path.resolve(f))) || same(this.#stamps[path.basename(f)]);
+  }
+
+  /** ERR_DATA naming the shard when `got` is not the sha256 meta.json lists; else remembers the file. */
+  check(f: string, want: string, got: string): void {
+    if (got !== want) {
+      throw new ElectraError('ERR_DATA', `shard ${f} has sha256 ${got}, meta.json says ${String(want).slice(0, 64)}: the file changed or is corrupt (prepare the data again)`);
+    }
+    const st = fs.statSync(f);
+    const stamp: ShardStamp = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: want };
+    verifiedInProcess.set(path.resolve(f), stamp);
+    this.#stamps[path.basename(f)] = stamp;
+    this.#changed = true;
+  }
+
+  /** Writes `.verified.json` when something new was verified (never fails the open). */
+  save(): void {
+    if (!this.#changed) return;
+    try {
+      const tmp = `${this.#file}.tmp-${process.pid}`;
+      fs.writeFileSync(tmp, JSON.stringify(this.#stamps) + '\n');
+      fs.renameSync(tmp, this.#file);
+    } catch {
+      // A read-only dataset: verified again next time.
+    }
+  }
+}
+
+/** sha256 of a file, streamed in 4 MiB reads. */
+function hashFile(f: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 << 20);
+  let fd: number;
+  try {
+    fd = fs.openSync(f, 'r');
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `cannot read shard ${f}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } catch (e) {
+    throw new ElectraError('ERR_IO', `cannot read shard ${f}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
 function readShard(f: string): Buffer {
   try {
     return fs.readFileSync(f);

@@ -16,6 +16,8 @@ import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { ElectraError } from '../errors';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
+import { ioStep } from '../util/files';
+import { LOCK_FILE, OutputLock } from '../util/lock';
 import { isBuiltinCorpus } from './builtins';
 import { corpusSize, readCorpus, type CorpusOptions } from './corpus';
 import { ExampleBuilder, type BuiltExample } from './examples';
@@ -91,8 +93,37 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const tok = typeof opts.tokenizer === 'string' ? ElectraTokenizer.load(opts.tokenizer) : opts.tokenizer;
   const split: SplitOptions = { mode: opts.sentenceSplit ?? 'rules' };
   const sources = typeof opts.corpus === 'string' ? [opts.corpus] : [...opts.corpus];
-  prepareOutDir(opts.out, opts.overwrite ?? false);
+  const out = path.resolve(opts.out);
+  const lock = OutputLock.acquire(out, 'prepare');
+  try {
+    refuseOldDataset(out, opts.overwrite ?? false);
+    clearDeadStaging(out);
+    // Built beside the old dataset and swapped in at the end: a failure or an interrupt
+    // (the lock's release removes the staging directory) leaves the old one as it was.
+    const staging = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+    lock.onRelease(() => fs.rmSync(staging, { recursive: true, force: true }));
+    ioStep(`create ${staging}`, () => fs.mkdirSync(staging));
+    const r = await build({ ...opts, out: staging }, { t0, maxLength, seed, shardSize, tok, split, sources });
+    swapIn(out, staging, lock);
+    return r;
+  } finally {
+    lock.release();
+  }
+}
 
+interface BuildPlan {
+  t0: number;
+  maxLength: number;
+  seed: number;
+  shardSize: number;
+  tok: ElectraTokenizer;
+  split: SplitOptions;
+  sources: string[];
+}
+
+/** Tokenizes the corpus into `opts.out` (an empty directory): shards, then meta.json. */
+async function build(opts: PrepareOptions, p: BuildPlan): Promise<PrepareResult> {
+  const { t0, maxLength, seed, shardSize, tok, split, sources } = p;
   const skips = new SkipLog();
   const total = corpusSize(sources);
   const builtinOnly = sources.every(isBuiltinCorpus);
@@ -222,13 +253,49 @@ function packageVersion(): string {
   return 'unknown';
 }
 
-function prepareOutDir(out: string, overwrite: boolean): void {
-  fs.mkdirSync(out, { recursive: true });
-  const old = fs.readdirSync(out).filter((n) => n === 'meta.json' || /^shard-\d+\.bin(\.partial)?$/.test(n));
+/** The files of a prepared dataset (meta.json and its shards). */
+const isDatasetFile = (n: string): boolean => n === 'meta.json' || /^shard-\d+\.bin(\.partial)?$/.test(n);
+
+function refuseOldDataset(out: string, overwrite: boolean): void {
+  const old = fs.readdirSync(out).filter(isDatasetFile);
   if (old.length && !overwrite) {
     throw new ElectraError('ERR_CONFIG', `${out} already holds a prepared dataset (${old.length} file(s)); pass overwrite (--force) to replace it`);
   }
-  for (const n of old) fs.rmSync(path.join(out, n));
+}
+
+/**
+ * Removes the staging directories of earlier runs on `out` that were killed (SIGKILL): with the
+ * lock held, no other run is building one. They only ever hold an incomplete new dataset.
+ */
+function clearDeadStaging(out: string): void {
+  const re = new RegExp(`^\\.${path.basename(out).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.tmp-\\d+-[0-9a-z]+$`);
+  for (const n of fs.readdirSync(path.dirname(out))) if (re.test(n)) fs.rmSync(path.join(path.dirname(out), n), { recursive: true, force: true });
+}
+
+/**
+ * Puts the dataset built in `staging` in the place of `out`: `out` is renamed away, `staging`
+ * renamed in (with a copy of the lock, so that `out` stays locked), the other files of the old
+ * directory (anything that is not the old dataset) moved into the new one, and the old dataset
+ * deleted. Until the first rename the old dataset is untouched.
+ */
+function swapIn(out: string, staging: string, lock: OutputLock): void {
+  ioStep(`write the lock into ${staging}`, () => fs.writeFileSync(path.join(staging, LOCK_FILE), lock.body));
+  const old = path.join(path.dirname(out), `.${path.basename(out)}.old-${process.pid}-${Date.now().toString(36)}`);
+  ioStep(`move ${out} aside to ${old}`, () => fs.renameSync(out, old));
+  try {
+    fs.renameSync(staging, out);
+  } catch (e) {
+    try {
+      fs.renameSync(old, out);
+    } catch {
+      throw new ElectraError('ERR_IO', `cannot move the new dataset ${staging} to ${out} (${(e as Error).message}); the previous dataset is in ${old}`, { cause: e });
+    }
+    throw new ElectraError('ERR_IO', `cannot move the new dataset ${staging} to ${out}: ${(e as Error).message}; the previous dataset is unchanged`, { cause: e });
+  }
+  ioStep(`move the other files of ${old} into ${out}`, () => {
+    for (const n of fs.readdirSync(old)) if (!isDatasetFile(n) && n !== LOCK_FILE) fs.renameSync(path.join(old, n), path.join(out, n));
+  });
+  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** Writes rows into shard files, hashing as it goes; each shard is renamed into place when full. */

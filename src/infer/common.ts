@@ -5,6 +5,7 @@
 import { ElectraError } from '../errors';
 import type { Electra, Float32Tensor, ForwardResult, Head } from '../electra';
 import type { Encoded, ElectraTokenizer } from '../tokenizer/tokenizer';
+import { RUN_CALL } from './queue';
 
 /** A text, or a pair of texts (`[CLS] a [SEP] b [SEP]`). */
 export type TextInput = string | readonly [string, string];
@@ -160,9 +161,18 @@ const PER_TOKEN = ['hidden', 'discriminator', 'tokens', 'start', 'end'] as const
  * Runs the model over examples in batches of `batchSize`: longest first, each batch padded to its
  * own longest member; rows come back in the input order, cut to their own length. At most two
  * batches of a call are built and queued ahead, so a long input does not sit in memory as batches.
+ * The batches run as one call: once the first has started, dispose() lets the others finish.
  */
-export async function runBatched(
+export function runBatched(
   model: Electra,
+  examples: readonly { ids: readonly number[]; typeIds: readonly number[] }[],
+  opts: { batchSize: number; hidden?: boolean; padId: number },
+): Promise<Row[]> {
+  return model[RUN_CALL]((forward) => runBatches(forward, examples, opts));
+}
+
+async function runBatches(
+  forward: (batch: Parameters<Electra['forward']>[0], o: { hidden: boolean }) => Promise<ForwardResult>,
   examples: readonly { ids: readonly number[]; typeIds: readonly number[] }[],
   opts: { batchSize: number; hidden?: boolean; padId: number },
 ): Promise<Row[]> {
@@ -183,7 +193,7 @@ export async function runBatched(
       tokenTypeIds.set(e.typeIds, b * T);
       attentionMask.fill(1, b * T, b * T + e.ids.length);
     });
-    const p = model.forward({ inputIds, tokenTypeIds, attentionMask, shape: [B, T] }, { hidden: opts.hidden ?? false }).then((r: ForwardResult) => {
+    const p = forward({ inputIds, tokenTypeIds, attentionMask, shape: [B, T] }, { hidden: opts.hidden ?? false }).then((r: ForwardResult) => {
       idx.forEach((k, b) => {
         const len = examples[k]!.ids.length;
         const row: Row = { length: len };

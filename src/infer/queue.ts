@@ -4,10 +4,24 @@
  * callers are served in the order they called.
  */
 
+/**
+ * The jobs of one call made of several (an inference helper's batches). Once the first of them
+ * has started, the call is under way: {@link SerialQueue.close} lets its jobs, queued and later
+ * ones, run to the end, so a call that has started finishes.
+ */
+export class CallScope {
+  /** One of the call's jobs has started. */
+  started = false;
+}
+
+/** Internal: the method of a model that runs one helper call as a {@link CallScope}. */
+export const RUN_CALL: unique symbol = Symbol('electra.runCall');
+
 interface Job {
   fn: () => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  scope: CallScope | undefined;
 }
 
 export class SerialQueue {
@@ -27,22 +41,28 @@ export class SerialQueue {
     return this.#jobs.length - this.#head;
   }
 
-  /** Runs `fn` after every job queued before it; rejects at once once the queue is closed. */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(this.#closed);
+  /**
+   * Runs `fn` after every job queued before it; rejects at once once the queue is closed, unless
+   * `scope` (the call it belongs to) has started.
+   */
+  run<T>(fn: () => Promise<T>, scope?: CallScope): Promise<T> {
+    if (this.#closed && !scope?.started) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
-      this.#jobs.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#jobs.push({ fn, resolve: resolve as (v: unknown) => void, reject, scope });
       if (!this.#running) void this.#pump();
     });
   }
 
-  /** Rejects every waiting job (and every later one) with `err`; a running job finishes. */
+  /**
+   * Rejects every waiting job (and every later one) with `err`; a running job finishes, and so do
+   * the jobs of a call that has started (see {@link CallScope}).
+   */
   close(err: Error): void {
     this.#closed ??= err;
-    const waiting = this.#jobs.slice(this.#head);
-    this.#jobs = [];
+    const waiting = this.#jobs.slice(this.#head).filter((j): j is Job => j !== undefined);
+    this.#jobs = waiting.filter((j) => j.scope?.started);
     this.#head = 0;
-    for (const j of waiting) j?.reject(err);
+    for (const j of waiting) if (!j.scope?.started) j.reject(err);
   }
 
   /** Calls `cb` once nothing is running (now, if nothing is). */
@@ -60,6 +80,7 @@ export class SerialQueue {
         this.#jobs = this.#jobs.slice(this.#head);
         this.#head = 0;
       }
+      if (job.scope) job.scope.started = true;
       try {
         job.resolve(await job.fn());
       } catch (e) {

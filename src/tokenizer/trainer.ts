@@ -80,14 +80,26 @@ export interface TrainResult {
   skippedWords: number;
 }
 
+/**
+ * The largest vocabulary trained (2^22 entries, 128x BERT's). The embedding matrix grows with it
+ * and the trainer keeps a candidate table per entry, so a mistyped size is refused before any work.
+ */
+export const MAX_VOCAB_SIZE = 2 ** 22;
+
+/** ERR_CONFIG unless `size` is an integer in [specials + 2, MAX_VOCAB_SIZE]. */
+export function checkVocabSize(size: unknown, specials: number): number {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < specials + 2) {
+    throw new ElectraError('ERR_CONFIG', `vocabulary size must be an integer >= ${specials + 2}, got ${String(size)}`);
+  }
+  if (size > MAX_VOCAB_SIZE) throw new ElectraError('ERR_CONFIG', `vocabulary size ${size} is above the maximum ${MAX_VOCAB_SIZE} (2^22)`);
+  return size;
+}
+
 /** Trains a WordPiece vocabulary of exactly `opts.size` entries from word counts. */
 export function trainWordPiece(counts: Map<string, number>, opts: TrainOptions): TrainResult {
   const specials = [...(opts.specialTokens ?? DEFAULT_SPECIAL_TOKENS)];
-  const size = opts.size;
+  const size = checkVocabSize(opts.size, specials.length);
   const maxChars = opts.maxInputCharsPerWord ?? 100;
-  if (!Number.isInteger(size) || size < specials.length + 2) {
-    throw new ElectraError('ERR_CONFIG', `vocabulary size must be an integer >= ${specials.length + 2}, got ${size}`);
-  }
   if (new Set(specials).size !== specials.length) throw new ElectraError('ERR_CONFIG', `special tokens repeat: ${specials.join(' ')}`);
   const alphabet = chooseAlphabet(counts, maxChars, Math.min(opts.limitAlphabet ?? Infinity, Math.floor((size - specials.length) / 2)));
   const vocab = new VocabBuilder();

@@ -16,7 +16,10 @@ import { inspectHfDir } from '../checkpoint/hf';
 import { resolveModel } from '../hub';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
-import { accuracy, entityF1, f1Score, matthews, pearson, spearman, squadScores } from './metrics';
+import { ioStep } from '../util/files';
+import { OutputLock } from '../util/lock';
+import { isPretrainingDir, realPath, refuseNonEmpty, replaceOwnFiles, selfAndAncestors, within } from '../util/outdir';
+import { accuracy, detectScheme, entityF1, f1Score, matthews, pearson, schemeViolation, spearman, squadScores, TAG_SCHEMES, tokenAccuracy, type TagScheme } from './metrics';
 import { addInto, MAX_WINDOWS, WINDOWS_KEY } from '../data/windows';
 import { collate, encodeTask, loadTaskData, TASK_KINDS, type Feature, type QaExample, type TagExample, type TaskData, type TaskKind } from './taskdata';
 
@@ -66,6 +69,20 @@ const finetuneSchema = z
     labelField: z.string().optional(),
     /** Maximum answer length in tokens (question answering). */
     maxAnswerLength: z.number().int().min(1).default(30),
+    /**
+     * Token classification: the tag scheme. `auto` (default) detects it from the training and dev
+     * tags (see detectScheme); a given one is checked against every split (ERR_DATA on a tag that
+     * breaks it, e.g. an I- without its B- under iob2). `plain` tags (POS: NN, VBZ) have no entities.
+     */
+    scheme: z.enum(['auto', ...TAG_SCHEMES] as ['auto', ...TagScheme[]]).default('auto'),
+    /**
+     * The dev metric that picks the best epoch and drives early stopping; default by task:
+     * accuracy (classification), spearman (regression), entity f1 (token classification with
+     * an entity scheme), accuracy (plain tags), f1 (question answering).
+     */
+    metric: z.string().min(1).optional(),
+    /** Write into a non-empty `out` (only the files fine-tuning writes are replaced; see FINETUNE_FILES). */
+    overwrite: z.boolean().default(false),
   })
   .strict();
 
@@ -73,10 +90,12 @@ export type FinetuneOptionsInput = z.input<typeof finetuneSchema>;
 export type FinetuneOptions = z.output<typeof finetuneSchema>;
 
 export interface EvalResult {
-  /** The metric early stopping and model selection use (accuracy, spearman, f1, f1). */
+  /** The metric early stopping and model selection use (accuracy, spearman, f1, f1; see the `metric` option). */
   metric: number;
   metricName: string;
-  [k: string]: number | string;
+  /** Mean cross-entropy on the dev split (classification and token classification): breaks ties of `metric`. */
+  loss?: number;
+  [k: string]: number | string | undefined;
 }
 
 export interface EpochReport {
@@ -92,6 +111,8 @@ export interface FinetuneSummary {
   out: string;
   kind: TaskKind;
   labels: string[];
+  /** Token classification: the tag scheme used for scoring. */
+  scheme?: TagScheme;
   epochs: EpochReport[];
   bestEpoch: number;
   dev: EvalResult;
@@ -111,14 +132,58 @@ export interface FinetuneCallbacks {
   log?: (line: string) => void;
 }
 
+/** The dev metrics each task reports, the default (selection) one first; token classification's depends on the scheme. */
+const TASK_METRICS: Record<TaskKind, readonly string[]> = {
+  'sequence-classification': ['accuracy', 'f1', 'mcc'],
+  regression: ['spearman', 'pearson'],
+  'token-classification': ['f1', 'accuracy', 'precision', 'recall'],
+  'question-answering': ['f1', 'exactMatch'],
+};
+
 /** Parses fine-tuning options; ERR_CONFIG names the field. */
 export function parseFinetuneOptions(input: FinetuneOptionsInput): FinetuneOptions {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ElectraError('ERR_CONFIG', 'fine-tuning options must be an object');
   const r = finetuneSchema.safeParse(input);
   if (!r.success) {
     const i = r.error.issues[0]!;
     throw new ElectraError('ERR_CONFIG', `fine-tuning option ${i.path.join('.') || '(root)'}: ${i.message}`);
   }
-  return r.data;
+  const o = r.data;
+  if (o.metric !== undefined && !TASK_METRICS[o.head].includes(o.metric)) {
+    throw new ElectraError('ERR_CONFIG', `fine-tuning option metric: ${o.head} reports ${TASK_METRICS[o.head].join(', ')}; got ${JSON.stringify(o.metric)}`);
+  }
+  if (o.scheme !== 'auto' && o.head !== 'token-classification') throw new ElectraError('ERR_CONFIG', `fine-tuning option scheme applies to token-classification, not ${o.head}`);
+  return o;
+}
+
+/**
+ * The tag scheme of a token-classification task: detected from the gold tags, or the one given,
+ * checked against every split (ERR_DATA names the sentence and tag that break it).
+ */
+export function resolveScheme(given: TagScheme | 'auto', splits: Record<string, readonly TagExample[]>): TagScheme {
+  if (given === 'auto') return detectScheme(Object.values(splits).flatMap((xs) => xs.map((x) => x.tags)));
+  for (const [name, xs] of Object.entries(splits)) {
+    const v = schemeViolation(xs.map((x) => x.tags), given);
+    if (v) throw new ElectraError('ERR_DATA', `the ${name} tags are not ${given.toUpperCase()}: ${xs[Number(/^sentence (\d+)/.exec(v)![1]) - 1]?.source ?? name}: ${v}`);
+  }
+  return given;
+}
+
+/** Picks `name` (when given) as the result's metric; ERR_CONFIG if the result lacks it. */
+function selectMetric(r: EvalResult, name: string | undefined): EvalResult {
+  if (name === undefined || name === r.metricName) return r;
+  const v = r[name];
+  if (typeof v !== 'number') throw new ElectraError('ERR_CONFIG', `metric ${JSON.stringify(name)} is not reported here (${Object.keys(r).filter((k) => typeof r[k] === 'number' && k !== 'metric').join(', ')})`);
+  return { ...r, metric: v, metricName: name };
+}
+
+/** Cross-entropy of the logits `x[off .. off+n)` against class `gold`. */
+function crossEntropy(x: ArrayLike<number>, off: number, n: number, gold: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < n; j++) m = Math.max(m, x[off + j]!);
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(x[off + j]! - m);
+  return m + Math.log(s) - x[off + gold]!;
 }
 
 /** A pre-training checkpoint directory's discriminator, else the directory itself. */
@@ -181,7 +246,18 @@ export async function evaluateTask(
   labels: readonly string[],
   examples: readonly unknown[],
   feats: readonly Feature[],
-  opts: { batch: number; padId: number; maxAnswerLength?: number },
+  opts: { batch: number; padId: number; maxAnswerLength?: number; scheme?: TagScheme; metric?: string },
+): Promise<EvalResult> {
+  return selectMetric(await evaluateRaw(model, kind, labels, examples, feats, opts), opts.metric);
+}
+
+async function evaluateRaw(
+  model: Electra,
+  kind: TaskKind,
+  labels: readonly string[],
+  examples: readonly unknown[],
+  feats: readonly Feature[],
+  opts: { batch: number; padId: number; maxAnswerLength?: number; scheme?: TagScheme },
 ): Promise<EvalResult> {
   const order = feats.map((_, i) => i).sort((a, b) => feats[a]!.ids.length - feats[b]!.ids.length);
   // Sequence classification and regression: an example's logits are the mean over its features
@@ -192,6 +268,7 @@ export async function evaluateTask(
   const gold = new Array<number>(nEx);
   const predTags: string[][] = new Array(feats.length);
   const predAns: string[] = new Array(feats.length);
+  let lossSum = 0, lossCount = 0;
   for (let s = 0; s < order.length; s += opts.batch) {
     const idx = order.slice(s, s + opts.batch);
     const { batch, T } = collate(idx.map((i) => feats[i]!), opts.padId, kind);
@@ -205,8 +282,16 @@ export async function evaluateTask(
         const words = (examples[fi] as TagExample).words.length;
         const tags = new Array<string>(words).fill('O');
         for (let i = 0; i < f.ids.length; i++) {
+          // wordOf is set on the first piece of each word only: a word is scored by its first piece.
           const w = f.wordOf![i]!;
-          if (w >= 0) tags[w] = labels[argmaxAt(r.tokens!.data, (b * T + i) * labels.length, labels.length)]!;
+          if (w < 0) continue;
+          const off = (b * T + i) * labels.length;
+          tags[w] = labels[argmaxAt(r.tokens!.data, off, labels.length)]!;
+          const g = f.tags?.[i];
+          if (g !== undefined && g >= 0) {
+            lossSum += crossEntropy(r.tokens!.data, off, labels.length, g);
+            lossCount++;
+          }
         }
         predTags[fi] = tags;
       } else {
@@ -238,15 +323,26 @@ export async function evaluateTask(
     if (kind === 'sequence-classification') {
       const pred = Array.from({ length: nEx }, (_, i) => argmaxAt(sums, i * L, L));
       const acc = accuracy(pred, gold);
-      return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(pred, gold, labels.length), mcc: matthews(pred, gold, labels.length), examples: nEx };
+      // The loss of the mean logits (the windows' mean, as the prediction).
+      let loss = 0;
+      for (let i = 0; i < nEx; i++) {
+        const mean = Array.from(sums.subarray(i * L, (i + 1) * L), (v) => v / count[i]!);
+        loss += crossEntropy(mean, 0, L, gold[i]!);
+      }
+      return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(pred, gold, labels.length), mcc: matthews(pred, gold, labels.length), loss: nEx ? loss / nEx : 0, examples: nEx };
     }
     const pred = Array.from({ length: nEx }, (_, i) => sums[i]! / count[i]!);
     const sp = spearman(pred, gold);
     return { metric: sp, metricName: 'spearman', pearson: pearson(pred, gold), spearman: sp, examples: nEx };
   }
   if (kind === 'token-classification') {
-    const r = entityF1(predTags, examples.map((e) => (e as TagExample).tags));
-    return { metric: r.f1, metricName: 'f1', ...r, examples: feats.length };
+    const goldTags = examples.map((e) => (e as TagExample).tags);
+    const scheme = opts.scheme ?? detectScheme(goldTags);
+    const acc = tokenAccuracy(predTags, goldTags);
+    const loss = lossCount ? lossSum / lossCount : 0;
+    if (scheme === 'plain') return { metric: acc, metricName: 'accuracy', accuracy: acc, loss, scheme, examples: feats.length };
+    const r = entityF1(predTags, goldTags);
+    return { metric: r.f1, metricName: 'f1', ...r, accuracy: acc, loss, scheme, examples: feats.length };
   }
   let em = 0, f1 = 0;
   predAns.forEach((p, i) => {
@@ -286,7 +382,29 @@ function loadTokenizer(o: FinetuneOptions, dir: string): ElectraTokenizer {
   }
 }
 
-/** Refuses, before any work, an output that cannot be written or that is not a model directory. */
+/** The files fine-tuning writes into `out` (the model, its tokenizer, the results): the only ones it replaces. */
+export const FINETUNE_FILES = ['config.json', 'model.safetensors', 'vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'eval_results.json'] as const;
+const MODEL_FILES = FINETUNE_FILES.filter((f) => f !== 'eval_results.json');
+
+/**
+ * Refuses, before anything is written, an `out` that is, contains or lies inside the model read
+ * (`model`, or `dir`, the directory its weights come from), or that is or lies inside a
+ * pre-training checkpoint or run directory: saving there would replace the model or break a
+ * later `pretrain --resume`.
+ */
+function checkOutPlace(o: FinetuneOptions, dir: string): void {
+  const out = realPath(o.out);
+  const models = [...new Set([realPath(o.model), realPath(dir)])];
+  if (models.includes(out)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} is the model directory ${o.model}: fine-tuning would replace the model it reads; choose another --out`);
+  for (const m of models) {
+    if (within(out, m)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} contains the model directory ${o.model}; choose another --out`);
+    if (within(m, out)) throw new ElectraError('ERR_CONFIG', `--out ${o.out} lies inside the model directory ${o.model}; choose another --out`);
+  }
+  const run = selfAndAncestors(out).find(isPretrainingDir);
+  if (run) throw new ElectraError('ERR_CONFIG', `--out ${o.out} lies inside the pre-training checkpoint or run directory ${run}: writing there would break its resume; choose another --out`);
+}
+
+/** Refuses, before any work, an output that cannot be written. */
 function checkOutput(o: FinetuneOptions): void {
   const outParent = path.dirname(path.resolve(o.out));
   try {
@@ -294,9 +412,6 @@ function checkOutput(o: FinetuneOptions): void {
     fs.accessSync(outParent, fs.constants.W_OK);
   } catch (e) {
     throw new ElectraError('ERR_IO', `the output directory's parent ${outParent} is not writable: ${(e as Error).message}`, { cause: e });
-  }
-  if (fs.existsSync(o.out) && fs.readdirSync(o.out).length > 0 && !fs.existsSync(path.join(o.out, 'config.json'))) {
-    throw new ElectraError('ERR_IO', `${o.out} exists and is not a model directory; refusing to replace it`);
   }
   if (o.windows > 1 && o.head !== 'sequence-classification' && o.head !== 'regression') {
     throw new ElectraError('ERR_CONFIG', `windows > 1 applies to sequence classification and regression, not ${o.head}`);
@@ -371,7 +486,7 @@ interface EpochRun {
   feats: TaskFeatures;
   stepsPerEpoch: number;
   totalSteps: number;
-  evalOpts: { batch: number; padId: number; maxAnswerLength: number };
+  evalOpts: { batch: number; padId: number; maxAnswerLength: number; scheme?: TagScheme; metric?: string };
   /** Tokenizer files saved with the best model. */
   extraFiles: string[];
   cb: FinetuneCallbacks;
@@ -406,14 +521,14 @@ async function trainEpochs(r: EpochRun): Promise<{ epochs: EpochReport[]; best: 
     const t = await trainEpoch(r, epoch, rng);
     step = t.step || step;
     const dev = await evaluateTask(model, o.head, data.labels, data.dev, r.feats.dev, r.evalOpts);
-    const isBest = !best || dev.metric > best.dev.metric;
+    const isBest = !best || betterEpoch(dev, best.dev);
     const report: EpochReport = { epoch, step, trainLoss: t.trainLoss, dev, best: isBest, seconds: (Date.now() - te) / 1000 };
     epochs.push(report);
     r.cb.onEpoch?.(report);
     if (isBest) {
       best = report;
       since = 0;
-      await model.save(o.out, { extraFiles: r.extraFiles });
+      await saveBest(model, o.out, r.extraFiles);
     } else if (o.patience > 0 && ++since >= o.patience) {
       stoppedEarly = epoch < o.epochs;
       r.log(`early stop: no dev improvement for ${o.patience} epochs`);
@@ -421,6 +536,29 @@ async function trainEpochs(r: EpochRun): Promise<{ epochs: EpochReport[]; best: 
     }
   }
   return { epochs, best: best!, stoppedEarly };
+}
+
+/**
+ * Saves the model into `out`, replacing only fine-tuning's own files there: it is written
+ * (atomically) into a temporary directory inside `out`, whose files are then renamed into place.
+ */
+async function saveBest(model: Electra, out: string, extraFiles: string[]): Promise<void> {
+  const staging = path.join(out, `.best.tmp-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    await model.save(staging, { extraFiles });
+    ioStep(`move the model into ${out}`, () => replaceOwnFiles(staging, out, MODEL_FILES));
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Whether a later epoch's dev result `a` beats the best so far, `b`: a higher metric, or the same
+ * metric with a lower dev loss (a tie without a lower loss keeps the earlier epoch).
+ */
+export function betterEpoch(a: EvalResult, b: EvalResult): boolean {
+  if (a.metric !== b.metric) return a.metric > b.metric;
+  return a.loss !== undefined && b.loss !== undefined && a.loss < b.loss;
 }
 
 /** The saved (best) model on the test split, when there is one. */
@@ -452,18 +590,32 @@ function writeResults(o: FinetuneOptions, summary: FinetuneSummary): void {
 /** Fine-tunes a model on a task (the engine of `electra finetune`). */
 export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
   const o = parseFinetuneOptions(input);
-  const log = cb.log ?? (() => {});
   const t0 = Date.now();
   const dir = resolveModelDir(await resolveModel(o.model));
   o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
   const tok = loadTokenizer(o, dir);
+  checkOutPlace(o, dir);
   checkOutput(o);
+  const lock = OutputLock.acquire(o.out, 'finetune');
+  try {
+    refuseNonEmpty(path.resolve(o.out), o.overwrite, FINETUNE_FILES);
+    return await finetuneLocked(o, dir, tok, cb, t0);
+  } finally {
+    lock.release();
+  }
+}
+
+async function finetuneLocked(o: FinetuneOptions, dir: string, tok: ElectraTokenizer, cb: FinetuneCallbacks, t0: number): Promise<FinetuneSummary> {
+  const log = cb.log ?? (() => {});
   const { data, train } = loadTask(o, log);
   const model = await loadForTask(o, dir, o.head, data.labels);
   try {
     const feats = await encodeSplits(o, tok, model, data, train, log);
     const steps = setupOptimizer(o, model, feats.train.length, log);
-    const evalOpts = { batch: o.evalBatch, padId: tok.padId, maxAnswerLength: o.maxAnswerLength };
+    const scheme = o.head === 'token-classification' ? resolveScheme(o.scheme, { training: train as TagExample[], dev: data.dev as TagExample[], test: data.test as TagExample[] }) : undefined;
+    if (scheme === 'plain' && o.metric !== undefined && o.metric !== 'accuracy') throw new ElectraError('ERR_CONFIG', `metric ${o.metric} needs entity tags; the tags here are plain (no B-/I- prefixes): use accuracy`);
+    if (scheme) log(`tag scheme ${scheme}${o.scheme === 'auto' ? ' (detected)' : ''}: best epoch by ${o.metric ?? (scheme === 'plain' ? 'accuracy' : 'entity f1')}`);
+    const evalOpts = { batch: o.evalBatch, padId: tok.padId, maxAnswerLength: o.maxAnswerLength, scheme, metric: o.metric };
     const run = (extraFiles: string[]): EpochRun => ({ o, model, tok, data, feats, ...steps, evalOpts, extraFiles, cb, log });
     const { epochs, best, stoppedEarly } = await withTokenizerFiles(tok, (files) => trainEpochs(run(files)));
     const test = await testBest(run([]));
@@ -471,6 +623,7 @@ export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallback
       out: o.out,
       kind: o.head,
       labels: data.labels,
+      ...(scheme ? { scheme } : {}),
       epochs,
       bestEpoch: best.epoch,
       dev: best.dev,

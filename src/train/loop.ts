@@ -9,12 +9,13 @@ import * as path from 'node:path';
 import { BatchLoader } from '../data/loader';
 import { Progress } from '../data/progress';
 import { ElectraError, toElectraError } from '../errors';
+import { OutputLock } from '../util/lock';
 import type { NativeBatch } from '../native';
 import { Checkpointer } from './checkpointer';
 import type { ProcessGroup } from './distributed';
 import { Evaluator, loadEvalBatches, toNative } from './evaluation';
 import type { Pretrainer, StepMetrics } from './pretrainer';
-import { parseRunOptions, type RunCallbacks, type RunOptionsInput, type RunSummary } from './run-options';
+import { givenOptions, parseRunOptions, type RunCallbacks, type RunOptionsInput, type RunSummary } from './run-options';
 import { MetricsLog } from './run-log';
 import { joinGroup, openData, planRun, prepareOutput, splitData, startTrainer, type RunData, type RunPlan } from './run-setup';
 import { StopController, StopReason, stoppedByName, type StoppedBy } from './stop';
@@ -47,18 +48,24 @@ interface Run {
 export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): Promise<RunSummary> {
   const o = parseRunOptions(input);
   o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
-  const plan = planRun(o);
-  await prepareOutput(plan);
-  const data = openData(plan);
-  const held: Held = {};
+  const plan = planRun(o, givenOptions(input));
+  // Rank 0 writes the run directory: one run at a time (ERR_LOCKED for a second one).
+  const lock = plan.lead ? OutputLock.acquire(plan.out, 'pretrain') : undefined;
   try {
-    const run = await setUp(plan, data, held, cb);
-    return await train(run, cb);
+    await prepareOutput(plan);
+    const data = openData(plan);
+    const held: Held = {};
+    try {
+      const run = await setUp(plan, data, held, cb);
+      return await train(run, cb);
+    } finally {
+      if (held.loader) await held.loader[Symbol.asyncDispose]();
+      held.trainer?.dispose();
+      held.group?.dispose();
+      data.dataset.close();
+    }
   } finally {
-    if (held.loader) await held.loader[Symbol.asyncDispose]();
-    held.trainer?.dispose();
-    held.group?.dispose();
-    data.dataset.close();
+    lock?.release();
   }
 }
 
@@ -117,7 +124,8 @@ async function train(run: Run, cb: RunCallbacks): Promise<RunSummary> {
     if (trainer.step > startStep || !checkpointer.last) await checkpointer.save(st.elapsed);
     if (run.group) await run.group.barrier(); // rank 0 has written the last checkpoint
     progress.finish(`step ${trainer.step}${stoppedBy !== 'steps' ? ` (stopped: ${stoppedBy})` : ''}`);
-    return summary(run, st, firstEval, stoppedBy);
+    const sum = summary(run, st, firstEval, stoppedBy);
+    return stop.signal && stoppedBy === 'abort' ? { ...sum, signal: stop.signal } : sum;
   } finally {
     stop.dispose();
   }
@@ -130,7 +138,7 @@ async function steps(run: Run, st: LoopState, stop: StopController, cb: RunCallb
     const reason = await stop.check(trainer.step, (Date.now() - st.t0) / 1000, run.group); // all ranks stop at the same step
     if (reason !== StopReason.None) return stoppedByName(reason);
     const micro = await nextMicroBatches(run);
-    const m = await trainStep(run, st, micro);
+    const m = await trainStep(run, micro);
     const tps = st.meter.step();
     st.eager.observe(m, micro[0]!);
     st.elapsed = run.secondsBefore + (Date.now() - st.t0) / 1000;
@@ -152,16 +160,16 @@ async function nextMicroBatches(run: Run): Promise<NativeBatch[]> {
   return micro;
 }
 
-/** One optimizer step; on divergence the last good state is saved before ERR_DIVERGED. */
-async function trainStep(run: Run, st: LoopState, micro: NativeBatch[]): Promise<StepMetrics> {
+/**
+ * One optimizer step. On divergence nothing is saved (the current state is the one that
+ * diverged): ERR_DIVERGED names the last good checkpoint, or says there is none.
+ */
+async function trainStep(run: Run, micro: NativeBatch[]): Promise<StepMetrics> {
   try {
     return await run.trainer.trainStep(micro);
   } catch (e) {
     const err = toElectraError(e);
-    if (err.code !== 'ERR_DIVERGED') throw err;
-    st.elapsed = run.secondsBefore + (Date.now() - st.t0) / 1000;
-    if (!run.checkpointer.current) await run.checkpointer.save(st.elapsed);
-    throw new ElectraError('ERR_DIVERGED', `${err.message}; the last good state is saved in ${run.checkpointer.last}`);
+    throw err.code === 'ERR_DIVERGED' ? run.checkpointer.diverged(err) : err;
   }
 }
 

@@ -195,3 +195,78 @@ export function squadScores(pred: string, golds: readonly string[]): { exact: nu
   }
   return { exact, f1: best };
 }
+
+/** Tag schemes of token classification: entity schemes (scored by entity F1) or plain tags (POS: NN, VBZ; scored by accuracy). */
+export type TagScheme = 'iob1' | 'iob2' | 'bioes' | 'plain';
+export const TAG_SCHEMES: readonly TagScheme[] = ['iob1', 'iob2', 'bioes', 'plain'];
+
+const PREFIXED = /^([BIESLU])-(.+)$/;
+
+/**
+ * The scheme of tag sequences: `plain` when any tag is neither `O` nor prefixed (`B-`, `I-`,
+ * `E-`, `S-`), or when no tag is prefixed; `bioes` when `E-` or `S-` occurs; `iob2` when every
+ * `I-X` continues a `B-X`/`I-X`; else `iob1` (`I-` opens entities, `B-` only splits two adjacent
+ * ones of a type).
+ */
+export function detectScheme(sequences: readonly (readonly string[])[]): TagScheme {
+  let prefixed = false, bioes = false;
+  for (const seq of sequences) {
+    for (const t of seq) {
+      if (t === 'O') continue;
+      const m = PREFIXED.exec(t);
+      if (!m || m[1] === 'L' || m[1] === 'U') return 'plain';
+      prefixed = true;
+      if (m[1] === 'E' || m[1] === 'S') bioes = true;
+    }
+  }
+  if (!prefixed) return 'plain';
+  if (bioes) return 'bioes';
+  return schemeViolation(sequences, 'iob2') === undefined ? 'iob2' : 'iob1';
+}
+
+/**
+ * The first place where sequences break `scheme`, as `sentence s, tag t: ...`, or undefined.
+ * IOB2: `I-X` must follow `B-X` or `I-X`. BIOES: as IOB2 for `I-X` and `E-X`, and `B-X`/`I-X`
+ * must be followed by `I-X` or `E-X`. IOB1: only `B/I` prefixes, a `B-X` must follow an `X` tag.
+ * Plain: no constraint.
+ */
+export function schemeViolation(sequences: readonly (readonly string[])[], scheme: TagScheme): string | undefined {
+  if (scheme === 'plain') return undefined;
+  for (let s = 0; s < sequences.length; s++) {
+    const seq = sequences[s]!;
+    for (let i = 0; i < seq.length; i++) {
+      const t = seq[i]!;
+      if (t === 'O') continue;
+      const m = PREFIXED.exec(t);
+      const where = `sentence ${s + 1}, tag ${i + 1} (${JSON.stringify(t)})`;
+      if (!m) return `${where}: not O nor a prefixed tag`;
+      const [, p, type] = m;
+      const prev = i > 0 ? PREFIXED.exec(seq[i - 1]!) : null;
+      const next = i + 1 < seq.length ? PREFIXED.exec(seq[i + 1]!) : null;
+      const continues = prev !== null && prev[2] === type && (prev[1] === 'B' || prev[1] === 'I');
+      if (scheme === 'iob1' || scheme === 'iob2') {
+        if (p !== 'B' && p !== 'I') return `${where}: ${scheme.toUpperCase()} has only B- and I- prefixes`;
+        if (scheme === 'iob2' && p === 'I' && !continues) return `${where}: I-${type} does not continue a B-${type} or I-${type} (IOB2)`;
+        if (scheme === 'iob1' && p === 'B' && !(prev !== null && prev[2] === type)) return `${where}: B-${type} does not follow a ${type} entity (IOB1 uses B- only between two adjacent ones)`;
+      } else {
+        if ((p === 'I' || p === 'E') && !continues) return `${where}: ${p}-${type} does not continue a B-${type} or I-${type} (BIOES)`;
+        const closes = next !== null && next[2] === type && (next[1] === 'I' || next[1] === 'E');
+        if ((p === 'B' || p === 'I') && !closes) return `${where}: ${p}-${type} is not followed by I-${type} or E-${type} (BIOES)`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Word-level accuracy over sentences: the fraction of words whose predicted tag is the gold tag. */
+export function tokenAccuracy(pred: readonly (readonly string[])[], gold: readonly (readonly string[])[]): number {
+  let ok = 0, n = 0;
+  for (let s = 0; s < gold.length; s++) {
+    const g = gold[s]!, p = pred[s] ?? [];
+    for (let i = 0; i < g.length; i++) {
+      n++;
+      if (p[i] === g[i]) ok++;
+    }
+  }
+  return n === 0 ? 0 : ok / n;
+}

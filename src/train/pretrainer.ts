@@ -153,6 +153,11 @@ export class Pretrainer implements Disposable {
     const disc = this.generatorConfig ? await mapNative(callNative(() => this.n.getState('discriminator'))) : null;
     const gen = await mapNative(callNative(() => this.n.getState('generator')));
     const opt = await mapNative(callNative(() => this.n.getState('optimizer')));
+    // A checkpoint holds a state to continue from: never one with NaN or infinite tensors.
+    for (const [part, ts] of [['discriminator', disc ?? []], ['generator', gen], ['optimizer', opt]] as const) {
+      const bad = firstNonFinite(ts);
+      if (bad) throw new ElectraError('ERR_DIVERGED', `refusing to write the checkpoint of step ${this.step} to ${dir}: the ${part} tensor ${bad} is not finite (NaN or infinite)`);
+    }
     const rng = callNative(() => this.n.getRng());
     const onCuda = this.options.device.startsWith('cuda');
     const drng = onCuda ? callNative(() => this.n.getRng('device')) : null;
@@ -221,6 +226,8 @@ export class Pretrainer implements Disposable {
     try {
       await t.loadWeights(dir);
       const { tensors } = readSafetensors(path.join(dir, 'optimizer.safetensors'));
+      const bad = firstNonFinite([...tensors.entries()].map(([name, v]) => ({ ...v, name })));
+      if (bad) throw new ElectraError('ERR_CHECKPOINT', `${path.join(dir, 'optimizer.safetensors')}: tensor ${bad} is not finite (NaN or infinite); the optimizer state is corrupt`);
       await mapNative(callNative(() => t.n.loadState('optimizer', [...tensors.entries()].map(([name, v]) => ({ ...v, name })))));
       callNative(() => t.n.setStep(s.step));
       const rng = Buffer.from(s.rng, 'base64');
@@ -273,6 +280,8 @@ export class Pretrainer implements Disposable {
     }
     const current = await mapNative(callNative(() => this.n.getState(which)));
     const m = matchStateDict(current, await readWeights(info.weightsFile), { where: info.weightsFile, head: which });
+    const bad = firstNonFinite(m.tensors);
+    if (bad) throw new ElectraError('ERR_CHECKPOINT', `${info.weightsFile}: tensor ${bad} is not finite (NaN or infinite)`);
     await mapNative(callNative(() => this.n.loadState(which, m.tensors)));
   }
 
@@ -302,6 +311,16 @@ export class Pretrainer implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** The name of the first floating-point tensor with a NaN or infinite value, or null. */
+export function firstNonFinite(tensors: readonly { name: string; dtype: string; data: unknown }[]): string | null {
+  for (const t of tensors) {
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') continue;
+    const d = t.data as ArrayLike<number>;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return t.name;
+  }
+  return null;
 }
 
 /** Reads a discriminator's config from an HF directory (for `--init-from`). */

@@ -4,7 +4,7 @@ import { formatIssues } from '../config';
 import { ElectraError } from '../errors';
 import { trainerOptionsSchema } from './options';
 import type { StepMetrics } from './pretrainer';
-import type { StoppedBy } from './stop';
+import type { InterruptSignal, StoppedBy } from './stop';
 
 export const runOptionsSchema = trainerOptionsSchema
   .omit({ lr: true, warmupSteps: true, totalSteps: true, maskProb: true })
@@ -31,7 +31,10 @@ export const runOptionsSchema = trainerOptionsSchema
     saveEvery: z.number().int().nonnegative().default(1000),
     keep: z.number().int().positive().default(3),
     logEvery: z.number().int().positive().default(10),
+    /** Continue from the last checkpoint in `out` (none there: a new run starts). */
     resume: z.boolean().default(false),
+    /** Continue from this checkpoint directory (implies `resume`); new checkpoints go to `out`. */
+    resumeFrom: z.string().min(1).optional(),
     initFrom: z.string().optional(),
     /**
      * The generator's output bias at the start of a fresh run: 'zeros' (the paper, HF) or
@@ -81,6 +84,8 @@ export interface RunSummary {
   firstEval: StepMetrics | null;
   lastEval: StepMetrics | null;
   stoppedBy: StoppedBy;
+  /** The interrupt (SIGINT or SIGTERM) this process stopped on, its checkpoint written; the CLI exits 130 or 143. */
+  signal?: InterruptSignal;
   /** Rank and world size of a data-parallel run (rank 0 writes logs and checkpoints). */
   rank: number;
   worldSize: number;
@@ -91,4 +96,9 @@ export function parseRunOptions(input: RunOptionsInput): RunOptions {
   const parsed = runOptionsSchema.safeParse(input);
   if (!parsed.success) throw new ElectraError('ERR_CONFIG', `pretrain: ${formatIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/** The options the caller set (not undefined): the others take defaults. */
+export function givenOptions(input: RunOptionsInput): Set<string> {
+  return new Set(Object.entries(input ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k));
 }

@@ -15,6 +15,7 @@ import { probeWritable } from '../util/files';
 import { listCheckpoints } from './checkpointer';
 import { distributedFromEnv, ProcessGroup, type DistributedInit } from './distributed';
 import { Pretrainer } from './pretrainer';
+import { checkCheckpoint, resumeChanges } from './resume';
 import type { MetricRow } from './report';
 import type { RunOptions } from './run-options';
 import { readMetrics } from './run-log';
@@ -33,15 +34,17 @@ export interface RunPlan {
   world: number;
   /** Rank 0: the process that writes logs and checkpoints. */
   lead: boolean;
+  /** The options the caller set (the others hold defaults): a resumed run checks these against its checkpoint. */
+  given: ReadonlySet<string>;
 }
 
-export function planRun(o: RunOptions): RunPlan {
+export function planRun(o: RunOptions, given: ReadonlySet<string> = new Set()): RunPlan {
   const preset = PRESETS[o.preset as PresetName];
   const dist: DistributedInit | null = o.distributed === 'env' ? distributedFromEnv() : o.distributed === false ? null : o.distributed;
   const rank = dist?.rank ?? 0;
   // One GPU per process: a bare "cuda" means this process's local rank's device.
   if (dist && o.device === 'cuda') o.device = `cuda:${dist.localRank ?? 0}`;
-  return { o, preset, batchSize: o.batch ?? preset.batch, out: path.resolve(o.out), dist, rank, world: dist?.worldSize ?? 1, lead: rank === 0 };
+  return { o, preset, batchSize: o.batch ?? preset.batch, out: path.resolve(o.out), dist, rank, world: dist?.worldSize ?? 1, lead: rank === 0, given };
 }
 
 /** Checks that the output directory is writable and clears a killed writer's leftovers (rank 0); sets the CPU threads. */
@@ -97,13 +100,22 @@ export interface TrainerStart {
   secondsBefore: number;
 }
 
-async function resumeTrainer(plan: RunPlan, dir: string, metricsFile: string): Promise<TrainerStart> {
+async function resumeTrainer(plan: RunPlan, data: RunData, dir: string, metricsFile: string): Promise<TrainerStart> {
   const { o } = plan;
+  const state = checkCheckpoint(dir);
+  const changes = resumeChanges(o, plan.given, state, data.tokenizer, plan.batchSize * plan.world, dir);
+  // The data order continues with the checkpoint's seed.
+  o.seed = state.options.seed;
   // Kernel choices are the run's own, not the checkpoint's.
-  const r = await Pretrainer.fromCheckpoint(dir, { device: o.device, skipNonFinite: o.skipNonFinite, cudaGraph: o.cudaGraph, kernels: o.kernels });
+  const r = await Pretrainer.fromCheckpoint(dir, { ...changes.overrides, device: o.device, skipNonFinite: o.skipNonFinite, cudaGraph: o.cudaGraph, kernels: o.kernels });
   try {
     const start = { trainer: r.trainer, cursor: r.state.extra.cursor as Cursor | undefined, secondsBefore: Number(r.state.extra.seconds ?? 0), rows: readMetrics(metricsFile, r.trainer.step) };
-    if (plan.lead) process.stderr.write(`electra: resuming from ${dir} (step ${start.trainer.step})\n`);
+    if (plan.lead) {
+      process.stderr.write(`electra: resuming from ${dir} (step ${start.trainer.step})\n`);
+      if (changes.notes.length) process.stderr.write(`electra: changed from the checkpoint (not an exact continuation): ${changes.notes.join('; ')}\n`);
+      const newer = listCheckpoints(plan.out).filter((c) => c.step > start.trainer.step);
+      if (newer.length) process.stderr.write(`electra: ${newer.map((c) => path.basename(c.dir)).join(', ')} in ${plan.out} are newer than the checkpoint resumed from: each is replaced when this run reaches its step\n`);
+    }
     return start;
   } catch (e) {
     r.trainer.dispose();
@@ -147,13 +159,15 @@ async function createTrainer(plan: RunPlan, data: RunData, train: DatasetView): 
 }
 
 /**
- * The trainer: resumed from the last checkpoint in `out` with `resume`, else new (from
- * `initFrom`'s weights, or with the unigram generator bias). A new run refuses an `out` that
- * holds checkpoints.
+ * The trainer: resumed from `resumeFrom`, or from the last checkpoint in `out` with `resume`
+ * (ERR_CHECKPOINT when it is incomplete), else new (from `initFrom`'s weights, or with the
+ * unigram generator bias). A new run refuses an `out` that holds checkpoints.
  */
 export async function startTrainer(plan: RunPlan, data: RunData, train: DatasetView, metricsFile: string): Promise<TrainerStart> {
+  if (plan.o.resumeFrom) return resumeTrainer(plan, data, path.resolve(plan.o.resumeFrom), metricsFile);
   const existing = listCheckpoints(plan.out);
-  if (plan.o.resume && existing.length > 0) return resumeTrainer(plan, existing[existing.length - 1]!.dir, metricsFile);
+  if (plan.o.resume && existing.length > 0) return resumeTrainer(plan, data, existing[existing.length - 1]!.dir, metricsFile);
+  if (plan.o.resume && plan.lead) process.stderr.write(`electra: --resume: no checkpoint in ${plan.out} yet, starting at step 0\n`);
   if (existing.length > 0) {
     throw new ElectraError('ERR_CONFIG', `${plan.out} already holds checkpoints (${existing.map((c) => path.basename(c.dir)).join(', ')}): pass --resume to continue, or choose another --out`);
   }

@@ -33,6 +33,18 @@ export function stoppedByName(r: StopReason): StoppedBy {
   }
 }
 
+/** The interrupts a run stops on (with a checkpoint). */
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
+/**
+ * The exit code of a run stopped by `sig` after its checkpoint was written: 128 + the signal's
+ * number, as a shell reports a process killed by it (130, 143), so that a scheduler tells an
+ * interrupted run from a finished one (exit 0) and requeues it.
+ */
+export function interruptExitCode(sig: InterruptSignal): number {
+  return sig === 'SIGTERM' ? 143 : 130;
+}
+
 export interface StopOptions {
   /** The caller's signal: aborting it stops the run after the current step. */
   signal?: AbortSignal | undefined;
@@ -44,22 +56,24 @@ export interface StopOptions {
 
 /**
  * Listens for interrupts from its creation until {@link dispose} (SIGINT and SIGTERM: the first
- * finishes the step and checkpoints, a second exits at once with 130), and answers "stop now?"
- * before each step.
+ * finishes the step and checkpoints, a second exits at once with 130 or 143), and answers "stop
+ * now?" before each step.
  */
 export class StopController implements Disposable {
   #aborted = false;
+  #signal: InterruptSignal | null = null;
   readonly #o: StopOptions;
   readonly #onAbort = (): void => {
     this.#aborted = true;
   };
-  readonly #onSignal = (): void => {
+  readonly #onSignal = (sig: NodeJS.Signals): void => {
     if (this.#aborted) {
       process.stderr.write('\nelectra: second interrupt, aborting without a checkpoint\n');
-      process.exit(130);
+      process.exit(interruptExitCode(sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'));
     }
     this.#aborted = true;
-    process.stderr.write('\nelectra: interrupt: finishing this step and writing a checkpoint (again to abort)\n');
+    this.#signal = sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+    process.stderr.write(`\nelectra: ${sig}: finishing this step and writing a checkpoint (again to abort)\n`);
   };
 
   constructor(o: StopOptions) {
@@ -68,6 +82,11 @@ export class StopController implements Disposable {
     if (o.signal?.aborted) this.#aborted = true;
     process.on('SIGINT', this.#onSignal);
     process.on('SIGTERM', this.#onSignal);
+  }
+
+  /** The first interrupt this process received, if any. */
+  get signal(): InterruptSignal | null {
+    return this.#signal;
   }
 
   /** This process's reason to stop before the next step, at `step` after `seconds` of training. */

@@ -139,15 +139,58 @@ describeGloo('data-parallel training (Gloo, 127.0.0.1)', () => {
       }
     }, 300_000);
 
+    test('launch forwards SIGTERM: the ranks write their checkpoint and the job exits 143', async () => {
+      const out = path.join(s.dir, 'launch-sigterm');
+      const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--', ...args(out, 100000, 2)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Wait until the ranks train (their first checkpoint, --save-every 3), then interrupt.
+      const t0 = Date.now();
+      while (!fs.existsSync(path.join(out, 'checkpoint-3')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect({ code, stderr: code === 143 ? '' : stderr.slice(-800) }).toEqual({ code: 143, stderr: '' });
+      const steps = fs.readdirSync(out).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m) => m).map((m) => Number(m![1]));
+      expect(Math.max(...steps)).toBeGreaterThanOrEqual(3);
+      expect(fs.existsSync(path.join(out, `checkpoint-${Math.max(...steps)}`, 'trainer_state.json'))).toBe(true);
+    }, 120_000);
+
     test('launch: bad options, and a failing rank stops the job with its exit code', () => {
       let r = cli(['launch', '--', 'doctor']);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/--nproc is required/);
       r = cli(['launch', '--nproc', '2']);
       expect(r.stderr).toMatch(/give the command to run after --/);
-      r = cli(['launch', '--nproc', '2', '--', 'pretrain', '--corpus', s.corpus, '--out', path.join(s.dir, 'x'), '--steps', '2']);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/needs prepared data/);
     }, 120_000);
+
+    test('launch -- pretrain --corpus: rank 0 trains the vocabulary and prepares the data, the other rank waits and trains with it', () => {
+      const out = path.join(s.dir, 'from-corpus');
+      const corpusArgs = (o: string) => ['pretrain', '--corpus', s.corpus, '--vocab-size', '120', '--max-len', '32', '--out', o, '--preset', 'tiny', '--steps', '3', '--batch', '2',
+        '--eval-every', '0', '--log-every', '1', '--seed', '3', '--no-progress', '--threads', '1'];
+      const r = cli(['launch', '--nproc', '2', '--', ...corpusArgs(out)]);
+      expect([r.status, r.stderr]).toEqual([0, expect.stringContaining('data-parallel over 2 processes')]);
+      expect(r.stderr).toMatch(/\[rank 1\] electra: rank 1: waiting for rank 0 to prepare the corpus/);
+      // Only rank 0 trained a vocabulary and prepared data.
+      expect(r.stderr.match(/training a 120-token WordPiece vocabulary/g)).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\[rank 1\] electra: (training a|prepared)/);
+      expect(fs.existsSync(path.join(out, 'tokenizer', 'vocab.txt'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'data', 'meta.json'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'checkpoint-3', 'trainer_state.json'))).toBe(true);
+      // No note or lock is left behind; one process from the same corpus gives the same losses.
+      expect(fs.readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
+      const one = path.join(s.dir, 'from-corpus-one');
+      expect(cli([...corpusArgs(one), '--batch', '4']).status).toBe(0);
+      const want = losses(one), got = losses(out);
+      expect(got.map((x) => x.step)).toEqual([1, 2, 3]);
+      got.forEach((x, i) => expect(Math.abs(x.loss - want[i]!.loss)).toBeLessThan(1e-4 * Math.abs(want[i]!.loss)));
+      // Rank 0 failing to prepare ends the job; a rank whose rank 0 never comes waits a bounded time.
+      const empty = path.join(s.dir, 'empty.txt');
+      fs.writeFileSync(empty, '');
+      const bad = cli(['launch', '--nproc', '2', '--', ...corpusArgs(path.join(s.dir, 'from-empty')).map((a) => (a === s.corpus ? empty : a))]);
+      expect([bad.status, bad.stderr]).toEqual([1, expect.stringContaining('ERR_DATA')]);
+      const env = { ...process.env, WORLD_SIZE: '2', RANK: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1', ELECTRA_LAUNCH_ID: 'alone', ELECTRA_DIST_TIMEOUT_MS: '1000' };
+      const alone = spawnSync(process.execPath, [CLI, ...corpusArgs(path.join(s.dir, 'alone'))], { encoding: 'utf8', timeout: 60_000, env });
+      expect([alone.status, alone.stderr]).toEqual([1, expect.stringMatching(/ERR_DISTRIBUTED: rank 1 waited 1 s for rank 0 to prepare the corpus/)]);
+    }, 240_000);
   });
 });

@@ -142,6 +142,22 @@ describe('dataset checks', () => {
     expect(() => checkVocab(meta, other)).toThrow(expect.objectContaining({ code: 'ERR_DATA', message: expect.stringContaining('another vocabulary') }));
   });
 
+  test('pread datasets remember verified shards by size, mtime and inode; a rewritten shard is hashed again', () => {
+    const copy = path.join(tmp, 'verify-cache');
+    fs.cpSync(out, copy, { recursive: true });
+    PretrainDataset.open(copy, { mode: 'pread' }).close();
+    const stamps = JSON.parse(fs.readFileSync(path.join(copy, '.verified.json'), 'utf8')) as Record<string, { sha256: string }>;
+    const meta = JSON.parse(fs.readFileSync(path.join(copy, 'meta.json'), 'utf8')) as { shards: { file: string; sha256: string }[] };
+    expect(Object.fromEntries(Object.entries(stamps).map(([k, v]) => [k, v.sha256]))).toEqual(Object.fromEntries(meta.shards.map((x) => [x.file, x.sha256])));
+    // A flipped byte written in place (a new mtime) is caught despite the remembered stamp.
+    const f = path.join(copy, meta.shards[0]!.file);
+    const buf = fs.readFileSync(f);
+    buf[7] = buf[7]! ^ 0x10;
+    fs.writeFileSync(f, buf);
+    fs.utimesSync(f, new Date(), new Date(Date.now() + 5000));
+    expect(() => PretrainDataset.open(copy, { mode: 'pread' })).toThrow(expect.objectContaining({ code: 'ERR_DATA', message: expect.stringContaining(f) }));
+  });
+
   test('truncated shard: ERR_DATA naming the file; checksum verification', () => {
     const copy = path.join(tmp, 'chk-copy');
     fs.cpSync(out, copy, { recursive: true });
@@ -151,8 +167,12 @@ describe('dataset checks', () => {
     expect(() => PretrainDataset.open(copy)).toThrow(expect.objectContaining({ code: 'ERR_DATA', message: expect.stringContaining(f) }));
     buf[100] = buf[100]! ^ 1;
     fs.writeFileSync(f, buf);
-    expect(() => PretrainDataset.open(copy).close()).not.toThrow();
+    // One flipped byte: ERR_DATA naming the shard, whether the shards are loaded or read in place.
+    for (const mode of ['memory', 'pread'] as const) {
+      expect(() => PretrainDataset.open(copy, { mode })).toThrow(expect.objectContaining({ code: 'ERR_DATA', message: expect.stringMatching(new RegExp(`shard ${f} has sha256 .*changed or is corrupt`)) }));
+    }
     expect(() => PretrainDataset.open(copy, { verify: 'checksum' })).toThrow(/sha256/);
+    expect(() => PretrainDataset.open(copy, { verify: 'size' }).close()).not.toThrow();
     fs.rmSync(path.join(copy, 'meta.json'));
     expect(() => PretrainDataset.open(copy)).toThrow(expect.objectContaining({ code: 'ERR_DATA' }));
   });

@@ -192,8 +192,10 @@ test(`${ITERATIONS} mutated files end in a result or ERR_CHECKPOINT (seed ${SEED
   const started = Date.now();
   const tally = { ok: 0, rejected: 0 };
   const reasons = new Map<string, number>();
+  let slowestMs = 0;
   for (let i = 0; i < ITERATIONS; i++) {
     const input = mutate(pick(bases));
+    const c0 = performance.now();
     try {
       const r = parseSafetensors(input, { names: rand() < 0.2 ? (n) => n.length % 2 === 0 : undefined, copy: rand() < 0.1 });
       checkResult(r, input.length);
@@ -205,6 +207,8 @@ test(`${ITERATIONS} mutated files end in a result or ERR_CHECKPOINT (seed ${SEED
       tally.rejected++;
       const key = e.message.replace(/^.*?: /, '').replace(/[0-9]+/g, 'N').replace(/"[^"]*"/g, 'S').slice(0, 40);
       reasons.set(key, (reasons.get(key) ?? 0) + 1);
+    } finally {
+      slowestMs = Math.max(slowestMs, performance.now() - c0);
     }
   }
   const ms = Date.now() - started;
@@ -212,8 +216,10 @@ test(`${ITERATIONS} mutated files end in a result or ERR_CHECKPOINT (seed ${SEED
   expect(tally.ok).toBeGreaterThan(100); // harmless mutations (data bytes, padding) still parse
   expect(tally.rejected).toBeGreaterThan(ITERATIONS / 2);
   expect(reasons.size).toBeGreaterThan(15); // many distinct failure kinds were reached
-  expect(ms).toBeLessThan(20_000);
-  console.log(`fuzz: ${tally.ok} parsed, ${tally.rejected} rejected (${reasons.size} kinds) in ${ms} ms`);
+  // No input makes the reader crawl. Per case, not in total: a shared, loaded machine stretches the
+  // whole run's wall time, not the cost of a single pathological file.
+  expect(slowestMs).toBeLessThan(2000);
+  console.log(`fuzz: ${tally.ok} parsed, ${tally.rejected} rejected (${reasons.size} kinds) in ${ms} ms; slowest case ${slowestMs.toFixed(0)} ms`);
 });
 
 test(`a names filter keeps exactly the chosen tensors of a file that reads whole (${FILE_ITERATIONS} mutated files)`, () => {

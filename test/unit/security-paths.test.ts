@@ -6,6 +6,7 @@
  * must be regular files: a FIFO or a directory is refused at once instead of blocking.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,14 +35,16 @@ function mkfifo(p: string): void {
   if (r.status !== 0) throw new Error(`mkfifo ${p}: ${(r.error?.message ?? r.stderr.trim()) || `exit ${r.status}`}`);
 }
 
-/** A one-shard dataset (3 rows of maxLength 4, uint16) in `dir`; returns the shard bytes. */
-function writeDataset(dir: string, file = 'shard-00000.bin'): Buffer {
+/** 3 rows of maxLength 4, uint16: (length, type boundary, 4 ids) each. */
+const shardRows = () => Buffer.from(new Uint16Array([3, 2, 5, 6, 7, 0, 4, 4, 5, 6, 7, 8, 2, 1, 9, 9, 0, 0]).buffer);
+
+/** The meta.json of a one-shard dataset of `rows` in `dir` (the shard itself is not written); returns the rows. */
+function writeDataset(dir: string, file = 'shard-00000.bin', rows = shardRows()): Buffer {
   fs.mkdirSync(dir, { recursive: true });
-  const rows = Buffer.from(new Uint16Array([3, 2, 5, 6, 7, 0, 4, 4, 5, 6, 7, 8, 2, 1, 9, 9, 0, 0]).buffer);
   const meta = {
     format: FORMAT_NAME, formatVersion: FORMAT_VERSION, dtype: 'uint16', maxLength: 4, vocabSize: 20, vocabHash: 'b'.repeat(64),
     specialIds: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, lowercase: true, seed: 0, counts: { examples: 3 }, source: {}, skipped: [],
-    shards: [{ file, examples: 3, bytes: rows.length, sha256: '' }],
+    shards: [{ file, examples: 3, bytes: rows.length, sha256: createHash('sha256').update(rows).digest('hex') }],
   };
   fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(meta));
   return rows;
@@ -165,8 +168,9 @@ describe('prepared datasets: shard names from meta.json', () => {
 
   test('token ids at or above vocabSize in a shard are ERR_DATA naming the row', () => {
     const dir = path.join(root, 'data');
-    const rows = writeDataset(dir);
-    rows.writeUInt16LE(20, 2 * 2); // row 0, first token = vocabSize
+    const rows = shardRows();
+    rows.writeUInt16LE(20, 2 * 2); // row 0, first token = vocabSize (written so at prepare time: the checksum matches)
+    writeDataset(dir, 'shard-00000.bin', rows);
     fs.writeFileSync(path.join(dir, 'shard-00000.bin'), rows);
     const ds = PretrainDataset.open(dir);
     expect(errorOf(() => ds.get(0)).message).toMatch(/row 0 is corrupt \(token id 20 at position 0 is not below vocabSize 20\)/);

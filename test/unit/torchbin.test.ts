@@ -436,6 +436,7 @@ describe('torchbin: fuzz', () => {
     const int = (n: number): number => Math.floor(rand() * n);
     const LENGTHS = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0xffffffff, 0xfffffffe];
     const started = Date.now();
+    let slowestMs = 0;
     const outcomes = { ok: 0, refused: 0, corrupt: 0 };
     const N = 12000;
     for (let i = 0; i < N; i++) {
@@ -466,6 +467,7 @@ describe('torchbin: fuzz', () => {
         b = rand() < 0.5 ? Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + int(8))]) : Buffer.concat([b.subarray(0, at), Buffer.from([int(256), int(256)]), b.subarray(at)]);
       }
       let result: NamedTensor[] | undefined;
+      const c0 = performance.now();
       try {
         result = parseTorchBin(b, `fuzz-${i}.bin`);
       } catch (e) {
@@ -475,6 +477,8 @@ describe('torchbin: fuzz', () => {
           throw new Error(`case ${i} (kind ${kind}): ${e.code} ${e.message}`);
         }
         outcomes[e.message.startsWith('refusing') ? 'refused' : 'corrupt']++;
+      } finally {
+        slowestMs = Math.max(slowestMs, performance.now() - c0);
       }
       if (result) {
         outcomes.ok++;
@@ -487,12 +491,14 @@ describe('torchbin: fuzz', () => {
       }
     }
     const seconds = (Date.now() - started) / 1000;
+    // No input makes the parser crawl. Per case, not in total: a shared, loaded machine stretches
+    // the whole run's wall time, not the cost of a single pathological file.
     // both outcomes happen: many mutations hit tensor bytes (a result), most corrupt the structure
     expect(outcomes.ok).toBeGreaterThan(100);
     expect(outcomes.corrupt).toBeGreaterThan(1000);
     expect(outcomes.refused).toBeGreaterThan(0);
     expect(outcomes.ok + outcomes.refused + outcomes.corrupt).toBe(N);
-    expect(seconds).toBeLessThan(20);
-    process.stdout.write(`torchbin fuzz: ${JSON.stringify(outcomes)} in ${seconds.toFixed(1)} s\n`);
+    expect(slowestMs).toBeLessThan(2000);
+    process.stdout.write(`torchbin fuzz: ${JSON.stringify(outcomes)} in ${seconds.toFixed(1)} s; slowest case ${slowestMs.toFixed(0)} ms\n`);
   });
 });

@@ -180,9 +180,8 @@ Napi::Value CudaRelease(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #if defined(__GLIBC__)
   // Tensors of a training step are allocated and freed every step. glibc serves blocks above its
-  // mmap threshold with fresh mmaps, so each step page-faults its whole working set again (15% of
-  // a CPU step in a profile). Keep such blocks in the heap instead, as PyTorch's docs suggest
-  // doing with a caching allocator.
+  // mmap threshold with fresh mmaps, so each step page-faults its whole working set again. Keep
+  // such blocks in the heap instead, as PyTorch's docs suggest doing with a caching allocator.
   static bool tuned = [] {
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's maximum
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);

@@ -71,11 +71,10 @@ JsBatch readBatch(Napi::Env env, Napi::Value v, const std::string& what);
 // The process's libtorch work runs on one thread, the executor: Node's worker pool (libuv, four
 // threads) hands each job to it and waits. OpenMP keeps a team of threads per calling thread, so
 // jobs spread over the pool's threads kept several teams, more threads than cores, whose idle
-// threads slept instead of spinning: every parallel region then paid futex wake-ups (a quarter
-// of a small training step in perf; batch-1 inference 1.8x slower). One thread also keeps CUDA
-// work in one order, which a CUDA graph capture needs. The setting executor off (A/B runs) runs
-// jobs on the pool's threads instead. `threads`: the intra-op thread count the executor applies
-// before its next job (setNumThreads; OpenMP's count is per thread).
+// threads slept instead of spinning: every parallel region then paid futex wake-ups. One thread
+// also keeps CUDA work in one order, which a CUDA graph capture needs. The setting executor off
+// (A/B runs) runs jobs on the pool's threads instead. `threads`: the intra-op thread count the
+// executor applies before its next job (setNumThreads; OpenMP's count is per thread).
 void runOnExecutor(const std::function<void()>& job);
 void setExecutorThreads(int threads);
 bool executorEnabled();

@@ -220,7 +220,7 @@ std::string buildGpu(int device, GpuKernels& k) {
 void launch(cudaKernel_t k, const Plan& p, void** args, c10::DeviceIndex device) {
   c10::cuda::CUDAGuard g(device);
   auto e = cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(p.gx, p.gy), dim3(p.bx), args, 0, at::cuda::getCurrentCUDAStream(device));
-  if (e != cudaSuccess) fail("ERR_TORCH", "custom kernel launch failed (", cudaWhy(e), "); run with ELECTRA_CUSTOM_KERNELS=0 to use ATen's kernels");
+  if (e != cudaSuccess) fail("ERR_TORCH", "custom kernel launch failed (", cudaWhy(e), "); train with kernels.customKernels: false (or ELECTRA_CUSTOM_KERNELS=0) to use ATen's kernels");
 }
 
 const GpuKernels& gpuKernels(int device);
@@ -439,7 +439,7 @@ const GpuKernels& gpuKernels(int device) {
   }
   k.status = why.empty() ? "ok" : why;
   if (!why.empty()) {
-    std::fprintf(stderr, "electra: the custom kernels (ELECTRA_CUSTOM_KERNELS) are not used on cuda:%d: %s; ATen's kernels are\n", device,
+    std::fprintf(stderr, "electra: the custom kernels (customKernels) are not used on cuda:%d: %s; ATen's kernels are\n", device,
                  why.c_str());
   }
   return k;

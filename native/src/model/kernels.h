@@ -1,21 +1,18 @@
-// Custom kernels (on by default on CUDA since an H200 run, 2026-11-28: Base's graph step 49.9 ->
-// 44.6 ms, Small's 20.7 -> 15.6 ms; ELECTRA_CUSTOM_KERNELS=0 turns them off): the backward
-// pass's reductions below, Gumbel-max sampling and the residual add + LayerNorm (further down).
+// Custom kernels for a training pass on CUDA (on by default: the customKernels setting, or a
+// trainer's kernels.customKernels; docs/switches.md): the backward pass's reductions below,
+// Gumbel-max sampling and the residual add + LayerNorm (further down).
 //
-// What they replace: in the H100 kernel profiles (2026-11-28) two of ATen's reductions run far
-// below the card's memory bandwidth. LayerNorm's weight and bias gradients
-// (`GammaBetaBackwardCUDAKernelTemplate`, 50 calls per step) took 2.9 ms of ELECTRA-Small's 26 ms
-// step and 3.8 ms of Base's 67 ms, where reading their inputs once takes about 0.35 and 1.1 ms;
-// the bias gradients' column sums (`reduce_kernel`, 100 calls) took 2.3 and 3.4 ms against about
-// 0.4 and 1.2 ms (estimates from the tensors' sizes at 3 TB/s, not measured). The kernels in
-// model/kernels_src.h read each input once, with 128-byte rows per warp, and write fp32 partial
-// sums per block of rows, which at::sum then adds (a matrix of a few hundred rows).
+// What they replace: two of ATen's reductions, LayerNorm's weight and bias gradients
+// (`GammaBetaBackwardCUDAKernelTemplate`) and the bias gradients' column sums (`reduce_kernel`),
+// run far below the card's memory bandwidth at the step's shapes (docs/benchmarks.md). The kernels
+// in model/kernels_src.h read each input once, with 128-byte rows per warp, and write fp32
+// partial sums per block of rows, which at::sum then adds (a matrix of a few hundred rows).
 //
 // On CUDA they are compiled at run time by NVRTC (the libnvrtc that PyTorch loads; no CUDA
 // compiler at build time), for the GPU in use, on first use, and checked once against ATen on a
 // small input; if anything fails (no NVRTC, a compile or launch error, a wrong result) the process
-// says so once on stderr and keeps ATen's kernels. On the CPU they run only for tests
-// (ELECTRA_TEST_CPU_KERNELS=1: the same source, one thread at a time).
+// says so once on stderr and keeps ATen's kernels. On the CPU they run only for tests (the
+// test-only setting testCpuKernels: the same source, one thread at a time).
 #pragma once
 #include <torch/torch.h>
 #include <ATen/autocast_mode.h>
@@ -23,8 +20,9 @@
 
 namespace electra {
 
-// Whether the custom kernels replace ATen's for x's device: the switch is on and x is on a CUDA
-// device where they compiled and passed their check (or on the CPU under ELECTRA_TEST_CPU_KERNELS=1).
+// Whether the custom kernels replace ATen's for x's device: they are on for this thread
+// (customKernelsOn(), settings.h) and x is on a CUDA device where they compiled and passed their
+// check (or on the CPU under the test-only setting testCpuKernels).
 bool customKernels(const torch::Tensor& x);
 
 // Column sums of a 2-D tensor (M, N), fp32 or bf16, in fp32: (N). Uses the custom kernel where it

@@ -1,5 +1,5 @@
 // Parallel, reproducible random numbers for CPU training. ATen's CPU bernoulli_/uniform_ draw
-// from one mt19937 stream element by element (serial: a fifth of a CPU step in a profile). Here
+// from one mt19937 stream element by element, on one thread. Here
 // each call takes one 64-bit seed from the default CPU generator and fills fixed-size chunks
 // from counter-based Philox streams in parallel: the result does not depend on the thread count,
 // and the generator state (saved in checkpoints) still determines everything, so resume stays

@@ -1,11 +1,10 @@
 // A caching CPU allocator for training steps. Every step allocates and frees the same large
 // tensors ((B, N, V) generator logits, activations, gradients). glibc serves blocks over 32 MiB
 // with fresh mmaps, and a worker thread's arena unmaps freed heaps, so each step page-faults its
-// working set again: a quarter of a CPU step in a profile, twice as slow as PyTorch from Python
-// (whose main-thread arena keeps memory). Blocks of 1 MiB and more are kept on exact-size free
-// lists, up to a limit (RAM/8, at most 4 GiB), and reused, but only while a training step runs (CacheScope), so that
-// inference in a long-lived process (an Electron app) keeps glibc's usual behaviour; disposing a
-// trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
+// working set again (PyTorch from Python keeps it: its main-thread arena keeps memory). Blocks of
+// 1 MiB and more are kept on exact-size free lists, up to a limit (RAM/8, at most 4 GiB), and
+// reused, but only while a training step runs (Scope), so that inference in a long-lived process
+// (an Electron app) keeps glibc's usual behaviour; disposing a trainer returns the cache. libtorch's CPU allocator is process-wide, hence one static instance,
 // never destroyed (tensors may outlive any owner). The setting cpuCache off leaves libtorch's own
 // allocator in place.
 #pragma once

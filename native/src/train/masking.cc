@@ -76,7 +76,7 @@ torch::Tensor gumbelSample(const torch::Tensor& logits, double temperature, std:
   // every temporary of that size costs fresh pages.
   auto g = gen ? torch::rand(l.sizes(), gen, l.options()) : uniform(l.sizes(), l.options());
   if (l.dim() >= 1 && l.numel() > 0 && customKernels(l)) {
-    // ELECTRA_CUSTOM_KERNELS: noise and argmax in one pass over the logits and the draws.
+    // The custom kernels: noise and argmax in one pass over the logits and the draws.
     const int64_t V = l.size(-1);
     auto idx = gumbelArgmax(l.contiguous().view({-1, V}), g.view({-1, V}), temperature);
     if (idx.defined()) {

@@ -35,8 +35,8 @@ double AdamW::lrAt(int64_t step) const {
 
 // Gradients are dropped, not zero-filled (PyTorch's set_to_none): the next backward pass then
 // keeps each incoming gradient as it is instead of filling a buffer with zeros and adding into it
-// (on an ELECTRA-Base step on the H100, 412 fill kernels and an add into each). A parameter that
-// gets no gradient is skipped by the update, as PyTorch's optimizers skip one whose grad is None.
+// (a fill kernel and an add for every parameter). A parameter that gets no gradient is skipped by
+// the update, as PyTorch's optimizers skip one whose grad is None.
 void AdamW::zeroGrad() {
   for (auto& p : params_) p.param.mutable_grad().reset();
 }
