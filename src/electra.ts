@@ -21,6 +21,7 @@ import { embed as embedTexts, type EmbedOptions, type Embeddings } from './infer
 import { tagTokens as tagTexts, type TagOptions, type TagResult } from './infer/tag';
 import { answer as answerQuestions, type Answer, type AnswerOptions, type QAInput } from './infer/qa';
 import { detectBatch, type DetectOptions, type Detection } from './infer/detect';
+import { resolveModel, type HubOptions } from './hub';
 
 export type Head = NativeHead;
 
@@ -97,6 +98,8 @@ export interface LoadOptions {
   config?: Partial<ElectraConfigInput>;
   /** Default precision of inference, as in {@link CreateOptions.precision}. */
   precision?: InferencePrecision;
+  /** Revision, cache, token, offline mode... when `dir` (or `tokenizer`) is a Hub id (docs/models.md). */
+  hub?: HubOptions;
 }
 
 /** Optimizer settings of {@link Electra.setupTraining} (fine-tuning). */
@@ -256,8 +259,13 @@ export class Electra implements Disposable {
     return model;
   }
 
-  /** Loads a Hugging Face directory (config.json + model.safetensors or pytorch_model.bin). */
+  /**
+   * Loads a Hugging Face directory (config.json + model.safetensors or pytorch_model.bin), or a
+   * Hub id `org/name[@revision][/subfolder]` through the shared Hugging Face cache.
+   */
   static async load(dir: string, opts: LoadOptions = {}): Promise<Electra> {
+    dir = await resolveModel(dir, opts.hub);
+    if (typeof opts.tokenizer === 'string') opts = { ...opts, tokenizer: await resolveModel(opts.tokenizer, { ...opts.hub, files: 'tokenizer' }) };
     const info = inspectHfDir(dir);
     const head = opts.head ?? info.head;
     const tokenizer = loadTokenizer(dir, opts.tokenizer);

@@ -21,7 +21,11 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_DISTRIBUTED'
   | 'ERR_TOKENIZER'
-  | 'ERR_LOCKED';
+  | 'ERR_LOCKED'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_AUTH'
+  | 'ERR_OFFLINE'
+  | 'ERR_NETWORK';
 
 /** The one error class of electra-node; `code` is stable, `message` says what and where. */
 export class ElectraError extends Error {
@@ -37,6 +41,7 @@ const KNOWN = new Set<string>([
   'ERR_CONFIG', 'ERR_INPUT', 'ERR_CHECKPOINT', 'ERR_DATA', 'ERR_OOM', 'ERR_BUSY', 'ERR_DISPOSED', 'ERR_DEVICE',
   'ERR_TORCH', 'ERR_NATIVE', 'ERR_LIBTORCH', 'ERR_DIVERGED', 'ERR_IO', 'ERR_ABORTED', 'ERR_DISTRIBUTED', 'ERR_TOKENIZER',
   'ERR_LOCKED',
+  'ERR_NOT_FOUND', 'ERR_AUTH', 'ERR_OFFLINE', 'ERR_NETWORK',
 ]);
 
 /** Turns an error from the addon (a plain Error with `code`) or from Node into an ElectraError. */

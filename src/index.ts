@@ -53,6 +53,9 @@ export { ProcessGroup, type DistributedInit } from './train/distributed';
 // ONNX export (onnxruntime, transformers.js)
 export { exportOnnx, type ExportOptions, type ExportResult, type ExportedFile } from './export';
 
+// Models by Hub id, through the shared Hugging Face cache
+export { resolveModel, downloadModel, scanCache, removeFromCache, parseHubId, hubSettings, type HubOptions, type ResolveOptions, type Snapshot, type HubRef, type CachedRepo, type CachedRevision, type DownloadProgress, type HubFiles } from './hub';
+
 // Fine-tuning
 export { type FinetuneOptionsInput, type FinetuneSummary, type EpochReport, type EvalResult, type FinetuneCallbacks } from './train/finetune';
 export { type TaskKind, type TaskData } from './train/taskdata';

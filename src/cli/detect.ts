@@ -2,6 +2,7 @@
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { num, parse, precisionOf } from './args';
+import { cliHub } from './hub';
 import { textChunks } from './inputs';
 
 const USAGE = `usage: electra detect --model DIR [options] (TEXT... | --file F)
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const threshold = num(values.threshold, 'threshold', { min: 0, max: 1 }) ?? 0.5;
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {
     for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
       const rs = await model.detectReplaced(texts, { threshold, batchSize });

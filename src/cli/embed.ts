@@ -2,6 +2,7 @@
 import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { num, parse, precisionOf } from './args';
+import { cliHub } from './hub';
 import { f32, textChunks } from './inputs';
 
 const USAGE = `usage: electra embed --model DIR [options] (TEXT... | --file F)
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   const maxLength = num(values['max-length'], 'max-length', { int: true, min: 3 });
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {
     for await (const texts of textChunks(positionals, values.file, Math.max(batchSize * 8, 256))) {
       const rows = await model.embed(texts, { pooling, normalize: values.normalize ?? false, batchSize, maxLength, truncation: !values['no-truncation'] });

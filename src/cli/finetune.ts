@@ -5,6 +5,8 @@ import { finetune, type FinetuneCallbacks, type FinetuneOptionsInput } from '../
 import { interruptExitCode, type InterruptSignal } from '../train/stop';
 import type { TaskKind } from '../train/taskdata';
 import { num, parse } from './args';
+import { resolveModel } from '../hub';
+import { cliHub } from './hub';
 
 const HELP = `usage: electra finetune --model DIR --task spam-assassin|FILE --out DIR [options]
 
@@ -91,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   const interrupt = new Interrupt();
   let s;
   try {
-    s = await finetune(finetuneOptions(v), { ...progressCallbacks(), signal: interrupt.signal });
+    s = await finetune(await finetuneOptions(v), { ...progressCallbacks(), signal: interrupt.signal });
   } catch (e) {
     const err = toElectraError(e);
     if (err.code !== 'ERR_ABORTED' || !interrupt.received) throw err;
@@ -110,15 +112,15 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** The fine-tuning options from the command line (unset ones left out, for the defaults). */
-function finetuneOptions(v: FinetuneValues): FinetuneOptionsInput {
+async function finetuneOptions(v: FinetuneValues): Promise<FinetuneOptionsInput> {
   const opts: FinetuneOptionsInput = {
-    model: v.model!,
+    model: await resolveModel(v.model!, cliHub),
     task: v.task!,
     out: v.out!,
     head: v.head as TaskKind | undefined,
     dev: v.dev,
     test: v.test,
-    tokenizer: v.tokenizer,
+    tokenizer: await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' }),
     epochs: num(v.epochs, 'epochs', { int: true, min: 1 }),
     lr: num(v.lr, 'lr', { min: Number.MIN_VALUE }),
     batch: num(v.batch, 'batch', { int: true, min: 1 }),

@@ -22,12 +22,15 @@ const COMMANDS: Record<string, Command> = {
   predict: { describe: 'run a fine-tuned model over texts: classify, tag entities, answer questions', load: () => import('./predict') },
   embed: { describe: 'text embeddings from the last hidden states (mean or [CLS] pooling)', load: () => import('./embed') },
   export: { describe: 'write a model as ONNX (fp32, int8 with --quantize q8) for onnxruntime and transformers.js', load: () => import('./export') },
+  download: { describe: 'fetch a model from the Hugging Face Hub into the shared cache; prints its directory', load: () => import('./download') },
+  cache: { describe: 'list (ls) or remove (rm) the models in the Hugging Face cache', load: () => import('./cache') },
 };
 
 function usage(): string {
   const lines = ['usage: electra <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.describe}`);
   lines.push('', 'electra <command> --help for the options of one command');
+  lines.push('--model, --init-from and --tokenizer take a directory or a Hub id, org/name[@revision] (docs/models.md)');
   return lines.join('\n');
 }
 

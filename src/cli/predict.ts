@@ -3,6 +3,7 @@ import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import type { TextInput } from '../infer/common';
 import { num, parse, precisionOf } from './args';
+import { cliHub } from './hub';
 import { formatDetection } from './detect';
 import { textChunks } from './inputs';
 
@@ -57,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   const windows = num(values.windows, 'windows', { int: true, min: 1 });
   const opts = { batchSize, maxLength, truncation: !values['no-truncation'] };
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
-  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision) });
+  const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {
     const head = model.head;
     if (head === 'question-answering' && values.question === undefined) throw new ElectraError('ERR_CONFIG', `${values.model} answers questions: give --question Q (each TEXT is a context)`);

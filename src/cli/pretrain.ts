@@ -9,6 +9,8 @@ import { pretrain, type RunOptionsInput, type RunSummary } from '../train/loop';
 import { ensureData, ensureVocab } from '../train/pipeline';
 import { interruptExitCode } from '../train/stop';
 import { cudaGraphOf, num, parse } from './args';
+import { resolveModel } from '../hub';
+import { cliHub } from './hub';
 
 const HELP = `usage: electra pretrain (--corpus SRC | --data DIR --tokenizer DIR) --out DIR [options]
 
@@ -103,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   const { data, tokenizer, done } = await sharedDataOf(v, out, preset);
   let s: RunSummary;
   try {
-    s = await pretrain(runOptions(v, { out, data, tokenizer, preset, steps }));
+    s = await pretrain(await runOptions(v, { out, data, tokenizer, preset, steps }));
   } finally {
     done?.();
   }
@@ -180,7 +182,8 @@ function corpusBarrier(out: string, rank: number) {
 /** `--data` and `--tokenizer`, or, with `--corpus`, a vocabulary trained and the data prepared under OUT. */
 async function dataOf(v: PretrainValues, out: string, preset: RunOptionsInput['preset']): Promise<{ data: string; tokenizer: string }> {
   let data = v.data;
-  let tokenizer = v.tokenizer;
+  // With --corpus, --tokenizer names the directory to train a vocabulary into (or reuse): a local path.
+  let tokenizer = v.corpus ? v.tokenizer : await resolveModel(v.tokenizer, { ...cliHub, files: 'tokenizer' });
   if (v.corpus) {
     const tokDir = tokenizer ?? path.join(out, 'tokenizer');
     const tok = await ensureVocab(v.corpus, tokDir, num(v['vocab-size'], 'vocab-size', { int: true, min: 16 }) ?? 30522);
@@ -194,7 +197,7 @@ async function dataOf(v: PretrainValues, out: string, preset: RunOptionsInput['p
 }
 
 /** The run's options from the command line. */
-function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' | 'data' | 'tokenizer' | 'preset' | 'steps'>): RunOptionsInput {
+async function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' | 'data' | 'tokenizer' | 'preset' | 'steps'>): Promise<RunOptionsInput> {
   return {
     ...base,
     batch: num(v.batch, 'batch', { int: true, min: 1 }),
@@ -213,7 +216,7 @@ function runOptions(v: PretrainValues, base: Pick<RunOptionsInput, 'out' | 'data
     resumeFrom: v['resume-from'],
     // Unset when not given: a resumed run checks the options given against its checkpoint.
     ...(v.preset ? {} : { preset: undefined }),
-    initFrom: v['init-from'],
+    initFrom: await resolveModel(v['init-from'], cliHub),
     generatorBias: v['generator-bias'] as 'zeros' | 'unigram' | undefined,
     temperature: num(v.temperature, 'temperature', { min: 0 }),
     maxSeconds: num(v['max-seconds'], 'max-seconds', { min: 0 }),

@@ -13,6 +13,7 @@ import { Electra, type Head } from '../electra';
 import { ElectraError } from '../errors';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { inspectHfDir } from '../checkpoint/hf';
+import { resolveModel } from '../hub';
 import { Rng } from '../data/rng';
 import { ElectraTokenizer } from '../tokenizer/tokenizer';
 import { ioStep } from '../util/files';
@@ -590,7 +591,8 @@ function writeResults(o: FinetuneOptions, summary: FinetuneSummary): void {
 export async function finetune(input: FinetuneOptionsInput, cb: FinetuneCallbacks = {}): Promise<FinetuneSummary> {
   const o = parseFinetuneOptions(input);
   const t0 = Date.now();
-  const dir = resolveModelDir(o.model);
+  const dir = resolveModelDir(await resolveModel(o.model));
+  o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
   const tok = loadTokenizer(o, dir);
   checkOutPlace(o, dir);
   checkOutput(o);

@@ -4,6 +4,7 @@
  * beside it: run-setup.ts (data, tokenizer, trainer, resume, process group), checkpointer.ts,
  * stop.ts, evaluation.ts and run-log.ts.
  */
+import { resolveModel } from '../hub';
 import * as path from 'node:path';
 import { BatchLoader } from '../data/loader';
 import { Progress } from '../data/progress';
@@ -45,7 +46,9 @@ interface Run {
 
 /** Runs (or resumes) a pre-training run. */
 export async function pretrain(input: RunOptionsInput, cb: RunCallbacks = {}): Promise<RunSummary> {
-  const plan = planRun(parseRunOptions(input), givenOptions(input));
+  const o = parseRunOptions(input);
+  o.tokenizer = await resolveModel(o.tokenizer, { files: 'tokenizer' });
+  const plan = planRun(o, givenOptions(input));
   // Rank 0 writes the run directory: one run at a time (ERR_LOCKED for a second one).
   const lock = plan.lead ? OutputLock.acquire(plan.out, 'pretrain') : undefined;
   try {

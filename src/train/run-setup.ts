@@ -3,6 +3,7 @@
  * tokenizer, the trainer (new, resumed from the last checkpoint, or initialised from weights),
  * and the process group of a data-parallel run.
  */
+import { resolveModel } from '../hub';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PRESETS, presetConfig, type ElectraConfigInput, type Preset, type PresetName } from '../config';
@@ -143,7 +144,7 @@ async function createTrainer(plan: RunPlan, data: RunData, train: DatasetView): 
   });
   try {
     if (o.initFrom) {
-      const parts = await trainer.loadWeights(o.initFrom);
+      const parts = await trainer.loadWeights(await resolveModel(o.initFrom));
       if (plan.lead) process.stderr.write(`electra: initialised the ${parts.join(' and ')} from ${o.initFrom}\n`);
     } else if (o.generatorBias === 'unigram') {
       // Every rank computes the same counts (the same deterministic sample of the training view).
