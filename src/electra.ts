@@ -14,6 +14,7 @@ import { checkConfigAgainstWeights } from './checkpoint/config-check';
 import { callNative, ElectraError, mapNative, toElectraError } from './errors';
 import { native, type NativeBatch, type NativeHead, type NativeModel, type NativeTensor } from './native';
 import { ElectraTokenizer } from './tokenizer/tokenizer';
+import type { KernelOptions } from './runtime';
 import { CallScope, RUN_CALL, SerialQueue } from './infer/queue';
 import type { TextInput } from './infer/common';
 import { classify as classifyTexts, type Classification, type ClassifyOptions } from './infer/classify';
@@ -118,6 +119,8 @@ export interface TrainingSetup {
   precision?: 'fp32' | 'bf16';
   skipNonFinite?: boolean;
   seed?: number;
+  /** Kernel choices for these steps (as pre-training's `kernels`; cudaGraph does not apply). */
+  kernels?: Omit<KernelOptions, 'cudaGraph'>;
 }
 
 /** Targets of one fine-tuning batch: class ids / values (B), tags (B*T, -100 ignored), or answer spans. */

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { parseConfig, type ElectraConfig } from '../config';
 import { Electra, type Head } from '../electra';
 import { ElectraError } from '../errors';
+import { kernelOverrides } from '../runtime';
 import { writeFileAtomic } from '../checkpoint/atomic';
 import { inspectHfDir } from '../checkpoint/hf';
 import { resolveModel } from '../hub';
@@ -473,6 +474,8 @@ function setupOptimizer(o: FinetuneOptions, model: Electra, trainFeatures: numbe
     lrScales: layerLrScales(params.map((p) => p.name), model.config.num_hidden_layers, layerDecay),
     precision: o.precision,
     seed: o.seed,
+    // The A/B overrides of the environment (ELECTRA_FUSED_ADAMW, ELECTRA_CUSTOM_KERNELS), as pre-training takes them.
+    kernels: kernelOverrides(),
   });
   return { stepsPerEpoch, totalSteps };
 }
