@@ -35,3 +35,5 @@ export { answer, type Answer, type AnswerOptions, type QAInput } from './infer/q
 export { detectBatch, type Detection, type DetectOptions } from './infer/detect';
 export { type TextInput, type InferOptions } from './infer/common';
 export { ProcessGroup, distributedFromEnv, type DistributedInit } from './train/distributed';
+export { Batcher, BatchSession, type BatcherOptions, type BatchInfo } from './serve/batcher';
+export { createServer, type ServerOptions, type ElectraServer } from './serve/server';

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   detect: { describe: 'show which tokens a discriminator thinks were replaced', load: () => import('./detect') },
   predict: { describe: 'run a fine-tuned model over texts: classify, tag entities, answer questions', load: () => import('./predict') },
   embed: { describe: 'text embeddings from the last hidden states (mean or [CLS] pooling)', load: () => import('./embed') },
+  serve: { describe: 'serve a model over HTTP (TEI-shaped routes, dynamic batching, metrics)', load: () => import('./serve') },
 };
 
 function usage(): string {

@@ -1,0 +1,28 @@
+/**
+ * How `electra serve` gets its model. Every path goes through {@link resolveModel}, the one place
+ * where a model reference becomes a local directory (a Hub id resolver plugs in here).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Electra, type InferencePrecision } from '../electra';
+import { ElectraError } from '../errors';
+
+/** Turns `--model` into a local directory: today a directory with config.json. */
+export async function resolveModel(ref: string): Promise<string> {
+  if (typeof ref !== 'string' || ref === '') throw new ElectraError('ERR_CONFIG', '--model is required (a model directory)');
+  const dir = path.resolve(ref);
+  if (fs.existsSync(path.join(dir, 'config.json'))) return dir;
+  if (fs.existsSync(dir)) throw new ElectraError('ERR_CHECKPOINT', `${ref} has no config.json: not a model directory`);
+  throw new ElectraError('ERR_CHECKPOINT', `${ref} is not a directory with a model (config.json); Hub ids (org/name) are not resolved by this build`);
+}
+
+/** Loads the served model (head from config.json `architectures`). */
+export async function loadModel(ref: string, opts: { device?: string; precision?: InferencePrecision } = {}): Promise<Electra> {
+  const dir = await resolveModel(ref);
+  const model = await Electra.load(dir, { device: opts.device ?? 'cpu', precision: opts.precision });
+  if (!model.tokenizer) {
+    model.dispose();
+    throw new ElectraError('ERR_TOKENIZER', `${ref} has no tokenizer files (tokenizer.json or vocab.txt); the server needs them`);
+  }
+  return model;
+}
