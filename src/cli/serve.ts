@@ -86,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       log.info({ signal, shutdown_timeout_ms: shutdownMs }, 'shutting down: finishing the requests in flight');
       const timer = setTimeout(() => {
         log.error({ shutdown_timeout_ms: shutdownMs }, 'requests still in flight at the shutdown timeout; exiting');
+        server.app.server.closeAllConnections();
         resolve(1);
       }, shutdownMs);
       timer.unref();

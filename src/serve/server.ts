@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Electra, InferencePrecision } from '../electra';
 import { ElectraError, toElectraError } from '../errors';
 import { packageRoot } from '../native';
@@ -145,7 +145,7 @@ export async function createServer(opts: ServerOptions): Promise<ElectraServer> 
 
   const app = Fastify({
     logger: opts.logger === undefined ? { level: 'info' } : opts.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: payloadLimit,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -153,6 +153,8 @@ export async function createServer(opts: ServerOptions): Promise<ElectraServer> 
   });
   app.decorateRequest('electra', null);
   let inFlight = 0;
+  let closing = false;
+  const done = new WeakSet<Ctx>();
 
   // Auth and admission run before the body is read, so an overloaded server does not parse it.
   app.addHook('onRequest', async (req, reply) => {
@@ -187,12 +189,20 @@ export async function createServer(opts: ServerOptions): Promise<ElectraServer> 
     }
     // A client that goes away: its queued rows are dropped.
     reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) ctrl.abort(new ElectraError('ERR_ABORTED', 'the client closed the connection'));
+      if (reply.raw.writableFinished) return;
+      ctrl.abort(new ElectraError('ERR_ABORTED', 'the client closed the connection'));
+      if (done.has(ctx)) return;
+      finish(ctx);
+      // No response goes out: count and log it as nginx does, 499 (client closed request).
+      metrics.requests.inc({ route, status: '499' });
+      metrics.errors.inc({ code: 'ERR_ABORTED' });
+      req.log.info({ route, status: 499, latency_ms: Number(reply.elapsedTime.toFixed(2)), inputs: ctx.route.inputs, tokens: ctx.session.tokens, code: 'ERR_ABORTED' }, 'request');
     });
   });
 
   app.addHook('onResponse', async (req, reply) => {
     const ctx = req.electra;
+    if (ctx && done.has(ctx)) return;
     const route = req.routeOptions.url ?? 'unknown';
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.inc({ route, status: String(reply.statusCode) });
@@ -222,7 +232,6 @@ export async function createServer(opts: ServerOptions): Promise<ElectraServer> 
     if (req.electra) finish(req.electra);
   });
 
-  const done = new WeakSet<Ctx>();
   function finish(ctx: Ctx): void {
     if (done.has(ctx)) return;
     done.add(ctx);
@@ -274,7 +283,11 @@ export async function createServer(opts: ServerOptions): Promise<ElectraServer> 
     });
   }
 
-  let closing = false;
+  // While closing, responses of the requests in flight end their keep-alive connections, so the
+  // server can close as soon as the last one is sent.
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('Connection', 'close');
+  });
   app.get('/health', async (_req, reply) => {
     if (closing || model.disposed) return reply.code(503).send({ status: 'closing' });
     return { status: 'ok' };
