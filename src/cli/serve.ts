@@ -1,6 +1,7 @@
 /** `electra serve`: an HTTP inference server for one model, with dynamic batching. */
 import { ElectraError } from '../errors';
 import { createServer } from '../serve/server';
+import { setNumThreads } from '../runtime';
 import { num, parse, precisionOf } from './args';
 
 const USAGE = `usage: electra serve --model DIR [options]
@@ -28,6 +29,8 @@ options:
   --api-key KEY                  require Authorization: Bearer KEY (or set ELECTRA_API_KEY)
   --pooling mean|cls             embedding pooling (default mean)
   --log-level L                  pino level: info (default; one JSON line per request), warn, silent...
+  --threads N                    libtorch CPU threads (default: libtorch's choice, one per core);
+                                 on a shared machine, fewer threads avoid oversubscription
   --device D                     cpu (default), cuda, cuda:1, ...
   --precision P                  fp32 (default) or bf16
 `;
@@ -48,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     'api-key': { type: 'string' },
     pooling: { type: 'string' },
     'log-level': { type: 'string' },
+    threads: { type: 'string' },
     device: { type: 'string' },
     precision: { type: 'string' },
   });
@@ -59,6 +63,8 @@ export async function run(argv: string[]): Promise<number> {
   const pooling = values.pooling ?? 'mean';
   if (pooling !== 'mean' && pooling !== 'cls') throw new ElectraError('ERR_CONFIG', `--pooling must be mean or cls, got ${JSON.stringify(pooling)}`);
   const port = num(values.port, 'port', { int: true, min: 0, max: 65535 }) ?? 8080;
+  const threads = num(values.threads, 'threads', { int: true, min: 1 });
+  if (threads !== undefined) setNumThreads(threads);
   const shutdownMs = num(values['shutdown-timeout'], 'shutdown-timeout', { int: true, min: 0 }) ?? 30000;
   const server = await createServer({
     model: values.model,
@@ -77,7 +83,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   const log = server.app.log;
   const url = await server.listen({ port, host: values.host ?? '127.0.0.1' });
-  log.info({ url, model: server.model.source, head: server.model.head }, 'listening');
+  // Written whatever the log level: scripts and tests read the address (port 0 picks one).
+  process.stdout.write(JSON.stringify({ level: 30, time: Date.now(), msg: 'listening', url, model: server.model.source, head: server.model.head }) + '\n');
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Electra } from '../../src/electra';
+import { setNumThreads } from '../../src/runtime';
 import { createServer, type ElectraServer } from '../../src/serve/server';
 import { Batcher } from '../../src/serve/batcher';
 import { classify } from '../../src/infer/classify';
@@ -11,6 +12,9 @@ import { detectBatch } from '../../src/infer/detect';
 import { tagTokens } from '../../src/infer/tag';
 import { answer } from '../../src/infer/qa';
 import { diff, FIX, get, parsePrometheus, plain, post, sleep, slowClassifier, TEXTS, textOf } from './serve-helpers';
+
+// One libtorch thread: on a shared 2-core machine more threads oversubscribe the cores.
+beforeAll(() => setNumThreads(1));
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'electra.cjs');
 const LONG = TEXTS[5]!; // longer than the fixtures' 40 positions
@@ -306,7 +310,7 @@ describe('limits and errors', () => {
     });
 
     test('SIGTERM with requests in flight: every one completes, exit 0', async () => {
-      const child = spawn(process.execPath, [CLI, 'serve', '--model', dir, '--port', '0', '--max-batch-requests', '1', '--shutdown-timeout', '60000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, 'serve', '--model', dir, '--port', '0', '--max-batch-requests', '1', '--shutdown-timeout', '60000', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
