@@ -69,6 +69,10 @@ export { type Answer, type AnswerOptions, type QAInput } from './infer/qa';
 export { type DetectedToken, type Detection, type DetectOptions } from './infer/detect';
 export { type TextInput, type InferOptions } from './infer/common';
 
+// Serving: the HTTP server and the request batcher
+export { Batcher, BatchLease, type BatcherOptions, type BatchInfo } from './serve/batcher';
+export { createServer, type ServerOptions, type ElectraServer } from './serve/server';
+
 // Data: corpora, fine-tuning sets, prepared shards, the batch loader
 export { type CorpusDocument, type CorpusOptions } from './data/corpus';
 export { BUILTIN_CORPORA, type SpamAssassinSplit } from './data/builtins';

@@ -3,6 +3,7 @@ import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { num, parse, precisionOf } from './args';
 import { cliHub } from './hub';
+import { JOB_OPTIONS, JOB_USAGE, runJobCommand } from '../jobs/cli';
 import { textChunks } from './inputs';
 
 const USAGE = `usage: electra detect --model DIR [options] (TEXT... | --file F)
@@ -22,16 +23,17 @@ options:
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, threshold: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' } },
+    { model: { type: 'string' }, file: { type: 'string' }, json: { type: 'boolean' }, threshold: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' }, ...JOB_OPTIONS },
     true,
   );
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(USAGE + JOB_USAGE);
     return 0;
   }
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
   const threshold = num(values.threshold, 'threshold', { min: 0, max: 1 }) ?? 0.5;
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
+  if (values.input !== undefined) return runJobCommand('detect', values, { threshold });
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text');
   const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {

@@ -3,6 +3,7 @@ import { Electra } from '../electra';
 import { ElectraError } from '../errors';
 import { num, parse, precisionOf } from './args';
 import { cliHub } from './hub';
+import { JOB_OPTIONS, JOB_USAGE, runJobCommand } from '../jobs/cli';
 import { f32, textChunks } from './inputs';
 
 const USAGE = `usage: electra embed --model DIR [options] (TEXT... | --file F)
@@ -37,11 +38,12 @@ export async function run(argv: string[]): Promise<number> {
       'no-truncation': { type: 'boolean' },
       device: { type: 'string' },
       precision: { type: 'string' },
+      ...JOB_OPTIONS,
     },
     true,
   );
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(USAGE + JOB_USAGE);
     return 0;
   }
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
@@ -49,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   if (pooling !== 'mean' && pooling !== 'cls') throw new ElectraError('ERR_CONFIG', `--pooling must be mean or cls, got ${JSON.stringify(pooling)}`);
   const batchSize = num(values.batch, 'batch', { int: true, min: 1 }) ?? 32;
   const maxLength = num(values['max-length'], 'max-length', { int: true, min: 3 });
+  if (values.input !== undefined) return runJobCommand('embed', values, { pooling, normalize: values.normalize ?? false, maxLength, truncation: !values['no-truncation'] });
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
   const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {

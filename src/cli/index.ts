@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   export: { describe: 'write a model as ONNX (fp32, int8 with --quantize q8) for onnxruntime and transformers.js', load: () => import('./export') },
   download: { describe: 'fetch a model from the Hugging Face Hub into the shared cache; prints its directory', load: () => import('./download') },
   cache: { describe: 'list (ls) or remove (rm) the models in the Hugging Face cache', load: () => import('./cache') },
+  serve: { describe: 'serve a model over HTTP (TEI-shaped routes, dynamic batching, metrics)', load: () => import('./serve') },
 };
 
 function usage(): string {

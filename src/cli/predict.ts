@@ -4,6 +4,7 @@ import { ElectraError } from '../errors';
 import type { TextInput } from '../infer/common';
 import { num, parse, precisionOf } from './args';
 import { cliHub } from './hub';
+import { JOB_OPTIONS, JOB_USAGE, runJobCommand } from '../jobs/cli';
 import { formatDetection } from './detect';
 import { textChunks } from './inputs';
 
@@ -45,11 +46,12 @@ export async function run(argv: string[]): Promise<number> {
       question: { type: 'string' },
       device: { type: 'string' },
       precision: { type: 'string' },
+      ...JOB_OPTIONS,
     },
     true,
   );
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(USAGE + JOB_USAGE);
     return 0;
   }
   if (!values.model) throw new ElectraError('ERR_CONFIG', '--model is required');
@@ -57,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxLength = num(values['max-length'], 'max-length', { int: true, min: 3 });
   const windows = num(values.windows, 'windows', { int: true, min: 1 });
   const opts = { batchSize, maxLength, truncation: !values['no-truncation'] };
+  if (values.input !== undefined) return runJobCommand('predict', values, { maxLength, truncation: !values['no-truncation'], windows });
   if (positionals.length === 0 && values.file === undefined) throw new ElectraError('ERR_CONFIG', 'give at least one text, or --file F (- for stdin)');
   const model = await Electra.load(values.model, { device: values.device ?? 'cpu', precision: precisionOf(values.precision), hub: cliHub });
   try {
