@@ -17,6 +17,7 @@ import { embed, type EmbedOptions, type Embeddings } from '../infer/embed';
 import { detectBatch, type DetectOptions, type Detection } from '../infer/detect';
 import { tagTokens, type TagOptions, type TagResult } from '../infer/tag';
 import type { TextInput } from '../infer/common';
+import { RUN_CALL } from '../infer/queue';
 
 /** Bounds of a merged batch. */
 export interface BatcherOptions {
@@ -399,6 +400,11 @@ export class BatchLease {
         const p = batcher.forward(batch, { ...opts, signal: self.#signal }, self);
         self.#settle();
         return p;
+      },
+      // A helper's call runs its batches through this view's forward (the batcher decides how
+      // they merge with other requests'); the model's own dispose rules apply inside it.
+      [RUN_CALL]<T>(fn: (forward: (batch: Batch, opts?: { hidden?: boolean; precision?: InferencePrecision }) => Promise<ForwardResult>) => Promise<T>): Promise<T> {
+        return fn((batch, opts) => view.forward(batch, opts));
       },
     };
     this.model = view as unknown as Electra;
