@@ -148,7 +148,7 @@ export class OutputLock {
     try {
       created = fs.mkdirSync(abs, { recursive: true });
     } catch (e) {
-      throw new ElectraError('ERR_IO', `cannot create the output directory ${abs}: ${(e as Error).message}`, { cause: e });
+      throw new ElectraError('ERR_IO', `the output directory ${abs} is not writable (cannot create it: ${(e as Error).message})`, { cause: e });
     }
     const file = path.join(abs, LOCK_FILE);
     const holder: LockHolder = { pid: process.pid, host: os.hostname(), command, startedAt: new Date().toISOString(), token: randomBytes(8).toString('hex') };
