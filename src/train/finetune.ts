@@ -252,6 +252,56 @@ export async function evaluateTask(
   return selectMetric(await evaluateRaw(model, kind, labels, examples, feats, opts), opts.metric);
 }
 
+/**
+ * The best answer span of one feature: the highest start + end logit over spans inside the context
+ * of at most `maxLen` tokens; `[-1, -1]` when the feature has no context token. `off`: the feature's
+ * first position in the start/end logits.
+ */
+function bestSpan(st: ArrayLike<number>, en: ArrayLike<number>, off: number, f: Feature, maxLen: number): [number, number] {
+  let best = -Infinity, bs = -1, be = -1;
+  for (let i = 0; i < f.ids.length; i++) {
+    if (!f.contextMask![i]) continue;
+    for (let j = i; j < Math.min(f.ids.length, i + maxLen); j++) {
+      if (!f.contextMask![j]) break;
+      const sc = st[off + i]! + en[off + j]!;
+      if (sc > best) {
+        best = sc;
+        bs = i;
+        be = j;
+      }
+    }
+  }
+  return [bs, be];
+}
+
+/**
+ * Sequence classification and regression scores from the per-example sums of the windows' logits
+ * (`sums`, `L` per example) and the gold labels (or values).
+ */
+function sequenceScores(kind: 'sequence-classification' | 'regression', labels: readonly string[], feats: readonly Feature[], sums: Float64Array, gold: number[]): EvalResult {
+  const nEx = gold.length;
+  const L = kind === 'regression' ? 1 : labels.length;
+  // The mean of the windows' logits has the argmax (and, for regression, the value) of their sum / count.
+  const count = new Array<number>(nEx).fill(0);
+  for (const f of feats) count[f.example]!++;
+  const missing = count.findIndex((c) => c === 0);
+  if (missing >= 0) throw new ElectraError('ERR_DATA', `evaluation: example ${missing} has no features`);
+  if (kind === 'sequence-classification') {
+    const pred = Array.from({ length: nEx }, (_, i) => argmaxAt(sums, i * L, L));
+    const acc = accuracy(pred, gold);
+    // The loss of the mean logits (the windows' mean, as the prediction).
+    let loss = 0;
+    for (let i = 0; i < nEx; i++) {
+      const mean = Array.from(sums.subarray(i * L, (i + 1) * L), (v) => v / count[i]!);
+      loss += crossEntropy(mean, 0, L, gold[i]!);
+    }
+    return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(pred, gold, labels.length), mcc: matthews(pred, gold, labels.length), loss: nEx ? loss / nEx : 0, examples: nEx };
+  }
+  const pred = Array.from({ length: nEx }, (_, i) => sums[i]! / count[i]!);
+  const sp = spearman(pred, gold);
+  return { metric: sp, metricName: 'spearman', pearson: pearson(pred, gold), spearman: sp, examples: nEx };
+}
+
 async function evaluateRaw(
   model: Electra,
   kind: TaskKind,
@@ -297,45 +347,12 @@ async function evaluateRaw(
         predTags[fi] = tags;
       } else {
         const ex = examples[fi] as QaExample;
-        const st = r.start!.data, en = r.end!.data;
-        let best = -Infinity, bs = -1, be = -1;
-        for (let i = 0; i < f.ids.length; i++) {
-          if (!f.contextMask![i]) continue;
-          for (let j = i; j < Math.min(f.ids.length, i + (opts.maxAnswerLength ?? 30)); j++) {
-            if (!f.contextMask![j]) break;
-            const sc = st[b * T + i]! + en[b * T + j]!;
-            if (sc > best) {
-              best = sc;
-              bs = i;
-              be = j;
-            }
-          }
-        }
+        const [bs, be] = bestSpan(r.start!.data, r.end!.data, b * T, f, opts.maxAnswerLength ?? 30);
         predAns[fi] = bs < 0 ? '' : ex.context.slice(f.offsets![bs]![0], f.offsets![be]![1]);
       }
     });
   }
-  if (kind === 'sequence-classification' || kind === 'regression') {
-    // The mean of the windows' logits has the argmax (and, for regression, the value) of their sum / count.
-    const count = new Array<number>(nEx).fill(0);
-    for (const f of feats) count[f.example]!++;
-    const missing = count.findIndex((c) => c === 0);
-    if (missing >= 0) throw new ElectraError('ERR_DATA', `evaluation: example ${missing} has no features`);
-    if (kind === 'sequence-classification') {
-      const pred = Array.from({ length: nEx }, (_, i) => argmaxAt(sums, i * L, L));
-      const acc = accuracy(pred, gold);
-      // The loss of the mean logits (the windows' mean, as the prediction).
-      let loss = 0;
-      for (let i = 0; i < nEx; i++) {
-        const mean = Array.from(sums.subarray(i * L, (i + 1) * L), (v) => v / count[i]!);
-        loss += crossEntropy(mean, 0, L, gold[i]!);
-      }
-      return { metric: acc, metricName: 'accuracy', accuracy: acc, f1: f1Score(pred, gold, labels.length), mcc: matthews(pred, gold, labels.length), loss: nEx ? loss / nEx : 0, examples: nEx };
-    }
-    const pred = Array.from({ length: nEx }, (_, i) => sums[i]! / count[i]!);
-    const sp = spearman(pred, gold);
-    return { metric: sp, metricName: 'spearman', pearson: pearson(pred, gold), spearman: sp, examples: nEx };
-  }
+  if (kind === 'sequence-classification' || kind === 'regression') return sequenceScores(kind, labels, feats, sums, gold);
   if (kind === 'token-classification') {
     const goldTags = examples.map((e) => (e as TagExample).tags);
     const scheme = opts.scheme ?? detectScheme(goldTags);
