@@ -103,6 +103,8 @@ export function parseConfigText(text: string, where = 'config.json'): ElectraCon
 
 /** Reads and validates an HF config.json. */
 export function readConfigFile(file: string): ElectraConfig {
+  // A number would be read as a file descriptor (0: standard input, which may never end).
+  if (typeof file !== 'string' || file === '') throw new ElectraError('ERR_INPUT', `readConfigFile: the config file must be a path (a non-empty string), not ${typeof file}`);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

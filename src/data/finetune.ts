@@ -103,6 +103,8 @@ export const MAX_FINETUNE_BYTES = 512 * 1024 * 1024 - 64;
  * decompressed, so a gzip bomb stops there). ERR_IO when unreadable, ERR_DATA when corrupt.
  */
 export function readFinetuneBytes(file: string, opts: Pick<FinetuneFileOptions, 'maxBytes'> = {}): Buffer {
+  // A number would be read as a file descriptor (0: standard input, which may never end).
+  if (typeof file !== 'string' || file === '') throw new ElectraError('ERR_INPUT', `the data file must be a path (a non-empty string), not ${typeof file}`);
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);

@@ -111,3 +111,30 @@ describe('public API: malformed arguments give an ElectraError', () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe('a number where a file path goes is not read as a file descriptor', () => {
+  // fs reads a number as a descriptor: 0 is standard input, which in a jest worker (a socket from
+  // the parent) never ends, so a synchronous read would block the process for good. Run in a
+  // child whose standard input stays open, with a bound on the wait.
+  test.each(['readConfigFile', 'readTagFile', 'readQaFile', 'readFinetuneFile'])('%s(0) is ERR_INPUT without reading standard input', async (name) => {
+    const { spawn } = await import('node:child_process');
+    // The built package (npm test builds dist/ before jest runs).
+    const dist = require('node:path').resolve(__dirname, '../../dist/index.cjs');
+    const code = `const api = require(${JSON.stringify(dist)}); try { api.${name}(0); console.log('ok'); } catch (e) { console.log(e.code); }`;
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const status = await new Promise<string>((resolve) => {
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve('blocked on standard input');
+      }, 15000);
+      child.on('exit', () => {
+        clearTimeout(t);
+        resolve(out.trim());
+      });
+    });
+    child.stdin.end();
+    expect(status).toBe('ERR_INPUT');
+  });
+});
