@@ -18,7 +18,7 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 status=0
 LD_PRELOAD="$ASAN_LIB" npx jest --runInBand test/native/addon.test.ts test/native/model.test.ts test/native/pretrain-step.test.ts \
   test/native/finetune.test.ts test/native/infer.test.ts test/native/random.test.ts test/native/vocab-padding.test.ts \
-  test/native/bf16-layernorm.test.ts test/native/custom-kernels.test.ts "$@" || status=$?
+  test/native/autocast.test.ts test/native/custom-kernels.test.ts "$@" || status=$?
 reports=$(ls "$log" 2>/dev/null | wc -l)
 if [ "$reports" -gt 0 ]; then
   echo "asan: $reports report file(s):"
